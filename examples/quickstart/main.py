@@ -1,0 +1,37 @@
+"""Quickstart: a tiny least-squares "training" that logs metrics and a resumable checkpoint.
+
+    python main.py                                   # one run, logs/1
+    python main.py optimizer.lr=0.01,0.1 seed=1,2,3  # a sweep of six runs
+    python main.py +mlx.logger.forced_log_id=3       # resume run 3 from its last checkpoint
+"""
+
+import random
+
+import mlxcore
+
+
+def set_seeds(seed):
+    random.seed(seed)
+
+
+@mlxcore.launch(config_path="./configs", seeding_function=set_seeds)
+def train(ctx: mlxcore.Context) -> None:
+    cfg = ctx.config
+    # a noisy 1-d regression y = 3x + 1, fitted by stochastic gradient descent
+    data = [(x / 10, 3 * x / 10 + 1 + random.gauss(0, 0.1)) for x in range(-20, 20)]
+    state = ctx.logger.load_checkpoint("last_ckpt", default=None) or {"w": 0.0, "b": 0.0, "epoch": -1}
+    for epoch in range(state["epoch"] + 1, cfg.num_epoch):
+        random.shuffle(data)
+        for x, y in data:
+            err = state["w"] * x + state["b"] - y
+            state["w"] -= cfg.optimizer.lr * err * x
+            state["b"] -= cfg.optimizer.lr * err
+        loss = sum((state["w"] * x + state["b"] - y) ** 2 for x, y in data) / len(data)
+        ctx.logger.log_metrics({"loss": loss, "epoch": epoch}, log_name="train")
+        ctx.logger.log_checkpoint({**state, "epoch": epoch}, log_name="last_ckpt")
+        if ctx.should_stop:  # the scheduler asked us to stop: the checkpoint is saved, return
+            return
+
+
+if __name__ == "__main__":
+    train()

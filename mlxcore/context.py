@@ -1,0 +1,58 @@
+"""What a task receives: ``ctx.config``, ``ctx.mlx``, ``ctx.info``, ``ctx.logger`` and the stop request."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from .loggers.base import RunLogger
+    from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StopRequest:
+    """Set when a stop signal (``mlx.stop_signals``: SLURM's ``--signal``, OAR's checkpoint) arrives."""
+
+    signal_name: str | None = None
+    callbacks: list[Callable[[], Any]] = field(default_factory=list)
+
+    def trigger(self, signal_name: str) -> None:
+        first = self.signal_name is None
+        self.signal_name = signal_name
+        if first:
+            for callback in self.callbacks:
+                try:
+                    callback()
+                except Exception:  # a failing callback must not hide the request from the task
+                    log.exception("stop callback %r failed", callback)
+
+
+@dataclass
+class Context:
+    """The argument of a task launched by :func:`mlxcore.launch`.
+
+    A long task checks :attr:`should_stop` between steps (or registers :meth:`on_stop`), saves a checkpoint
+    and returns: the run then ends PREEMPTED, and a resumed job finds the checkpoint with
+    ``ctx.logger.load_checkpoint(name)``.
+    """
+
+    config: DictConfig
+    mlx: Settings
+    info: dict[str, Any]
+    logger: RunLogger
+    stop: StopRequest = field(default_factory=StopRequest)
+
+    @property
+    def should_stop(self) -> bool:
+        """True once the scheduler asked the job to stop soon (time limit or preemption)."""
+        return self.stop.signal_name is not None
+
+    def on_stop(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` (in the main thread, from the signal handler) when a stop is requested."""
+        self.stop.callbacks.append(callback)

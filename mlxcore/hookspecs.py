@@ -1,0 +1,81 @@
+"""The hooks a plugin can implement.
+
+Every hook is a ``register_*`` hook: mlxcore calls it once, when the plugin manager is first built, with a
+``register`` callable; the plugin calls ``register`` for each thing it provides. Names are checked by the
+core's registries (see :mod:`mlxcore.registry`), so a collision between two plugins is an error that names
+both. A plugin module looks like this::
+
+    from mlxcore import hookimpl
+
+    @hookimpl
+    def register_schedulers(register):
+        from my_package.scheduler import MyScheduler   # import the heavy part lazily
+        register(MyScheduler)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+PROJECT = "mlxcore"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_loggers(register: Callable) -> None:
+    """Register run-logger classes.
+
+    :param register: call ``register(cls)`` with a subclass of :class:`mlxcore.loggers.base.RunLogger`;
+        ``cls.name`` is the name users select with ``mlx.logger.name``.
+    """
+
+
+@hookspec
+def register_schedulers(register: Callable) -> None:
+    """Register job schedulers.
+
+    :param register: call ``register(cls)`` with a subclass of :class:`mlxcore.schedulers.base.Scheduler`;
+        ``cls.name`` is the name users select with ``mlx.scheduler.name``.
+    """
+
+
+@hookspec
+def register_version_managers(register: Callable) -> None:
+    """Register version managers (what code a run executes, and the record of it).
+
+    :param register: call ``register(cls)`` with a subclass of
+        :class:`mlxcore.version_managers.VersionManager`; selected with ``mlx.version_manager.name``.
+    """
+
+
+@hookspec
+def register_serializers(register: Callable) -> None:
+    """Register artifact and checkpoint formats.
+
+    :param register: call ``register(obj)`` with an instance of :class:`mlxcore.serializers.Serializer`;
+        ``obj.name`` is the ``artifact_format`` users pass to ``log_artifacts``.
+    """
+
+
+@hookspec
+def register_readers(register: Callable) -> None:
+    """Register readers (query engines over a logs directory).
+
+    :param register: call ``register(cls)`` with a reader class; ``cls.name`` is selected with
+        ``mlx.reader.name`` and used by :class:`mlxcore.Reader`.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add sub-commands to the ``mlxcore`` command line.
+
+    :param cli: the top-level :class:`click.Group`; decorate functions with ``@cli.command()``.
+    """

@@ -1,0 +1,195 @@
+"""``@mlxcore.launch``: from a decorated ``main(ctx)`` to runs, in this process or through a scheduler.
+
+Decorating imports nothing heavy; hydra and omegaconf are imported when ``main()`` is called. A user error
+(:class:`~mlxcore.errors.MlxcoreError`) prints one line and exits with code 2 (``MLXCORE_FULL_ERROR=1`` shows
+the traceback). One failing sweep point does not stop the others; the exit code is 1 if any failed, 128+N
+when signal N stopped the sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, MlxcoreError
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "mlx.yaml"
+
+
+def launch(config_path: str = "./configs", seeding_function: Callable[[Any], Any] | None = None) -> Callable:
+    """Turn ``task(ctx)`` into a command-line program taking hydra-style overrides and sweeps.
+
+    :param config_path: directory of ``config.yaml`` (created with ``seed: null`` when missing) and
+        ``mlx.yaml``; a relative path is relative to the file that defines the task, as in hydra.
+    :param seeding_function: called with ``config.seed`` before the task, in each run.
+    """
+
+    def decorator(task: Callable) -> Callable[..., None]:
+        source = inspect.getsourcefile(task) or sys.argv[0]
+        config_dir = Path(config_path)
+        if not config_dir.is_absolute():
+            config_dir = Path(source).absolute().parent / config_dir
+
+        @functools.wraps(task)
+        def main(argv: Sequence[str] | None = None) -> None:
+            code = main_entry(task, config_dir, seeding_function, sys.argv[1:] if argv is None else list(argv))
+            if code:
+                sys.exit(code)
+
+        return main
+
+    return decorator
+
+
+def full_error() -> bool:
+    return os.environ.get("MLXCORE_FULL_ERROR", "") not in ("", "0")
+
+
+def main_entry(task: Callable, config_dir: Path, seeding_function: Callable | None, argv: list[str]) -> int:
+    """Run the launch and turn user errors into one line on stderr; returns the process exit code."""
+    _configure_logging()
+    try:
+        return launch_runs(task, config_dir, seeding_function, argv)
+    except MlxcoreError as exc:
+        if full_error():
+            raise
+        print(f"mlxcore: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger("mlxcore")
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("mlxcore: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(os.environ.get("MLXCORE_LOG_LEVEL", "INFO").upper())
+        root.propagate = False
+
+
+def load_settings(config_dir: Path, overrides: list) -> Any:
+    """``mlx.yaml`` (optional) with the ``mlx.*`` overrides applied, checked."""
+    from .overrides import DELETE
+    from .runs import read_yaml
+    from .settings import build_settings, delete_dotted, set_dotted
+
+    path = config_dir / SETTINGS_FILE
+    data: dict[str, Any] = {}
+    if path.exists():
+        import yaml
+
+        try:
+            data = read_yaml(path) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: {' '.join(str(exc).split())}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of settings")
+    for override in overrides:
+        key = override.key[len("mlx."):] if override.key != "mlx" else ""
+        if not key:
+            raise ConfigError(f"{override.text!r}: give a setting, e.g. +mlx.logger.parent_log_dir=./logs")
+        if override.kind == DELETE:
+            delete_dotted(data, key)
+        else:
+            set_dotted(data, key, override.value)
+    return build_settings(data)
+
+
+def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | None, argv: list[str]) -> int:
+    from .compose import Composer
+    from .overrides import parse_command_line
+
+    plan = parse_command_line(argv, config_dir)
+    settings = load_settings(config_dir, plan.mlx_overrides)
+    from .plugins import get_logger_class
+
+    get_logger_class(settings.logger.name)  # an unknown logger fails before anything runs
+    composer = Composer(config_dir)
+    prepared = None
+    if settings.use_version_manager:
+        prepared = _prepare_code(settings)
+    if settings.use_scheduler:
+        from .submitting import submit_plan
+
+        return submit_plan(plan, settings, composer, prepared)
+    if prepared is not None and _reexec_needed(prepared):
+        _reexec(prepared)  # does not return
+    return _run_in_process(task, plan, settings, composer, seeding_function, prepared)
+
+
+def _prepare_code(settings: Any) -> Any:
+    from .plugins import get_version_manager_class
+
+    manager = get_version_manager_class(settings.version_manager.name).from_settings(settings.version_manager.options)
+    return manager.prepare(Path(sys.argv[0]).absolute(), interactive=sys.stdin is not None and sys.stdin.isatty())
+
+
+REEXEC_MARKER = "MLXCORE_PREPARED_CODE"
+
+
+def _reexec_needed(prepared: Any) -> bool:
+    return os.environ.get(REEXEC_MARKER) != str(prepared.workdir) and prepared.script != Path(sys.argv[0]).absolute()
+
+
+def _reexec(prepared: Any) -> None:
+    """Run the prepared copy of the script instead of this one (same arguments, same interpreter)."""
+    os.environ[REEXEC_MARKER] = str(prepared.workdir)
+    os.chdir(prepared.workdir)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, str(prepared.script), *sys.argv[1:]])
+
+
+def _run_in_process(task: Callable, plan: Any, settings: Any, composer: Any, seeding_function: Callable | None,
+                    prepared: Any) -> int:
+    from .context import StopRequest
+    from .running import RunOutcome, run_point, signal_handlers
+
+    points = plan.points()
+    total = len(plan)
+    outcomes: list[RunOutcome] = []
+    stop = StopRequest()
+    with signal_handlers(stop, settings.stop_signals):
+        for index, overrides in enumerate(points):
+            try:
+                outcome = run_point(task, overrides, composer, settings, seeding_function, stop, prepared)
+            except KeyboardInterrupt as exc:
+                signum = getattr(exc, "signum", 2)
+                log.warning("interrupted (%s): %d of %d sweep points not run", exc.__class__.__name__,
+                            total - index - 1, total)
+                return 128 + signum
+            except ConfigError as exc:
+                if total == 1:
+                    raise
+                log.error("sweep point %d (%s) not run: %s", index + 1, " ".join(o.text for o in overrides), exc)
+                outcome = RunOutcome(None, "FAILED", 2)
+            outcomes.append(outcome)
+            if stop.signal_name is not None:  # asked to stop: the remaining points are not started
+                log.warning("stop requested (%s): %d of %d sweep points not run", stop.signal_name, total - index - 1, total)
+                break
+    failed = [o for o in outcomes if o.exit_code and o.status != "PREEMPTED"]
+    if total > 1:
+        log.info("%d run(s): %s", len(outcomes), _summary(outcomes))
+    if failed:
+        return 1
+    return max((o.exit_code for o in outcomes), default=0)
+
+
+def _summary(outcomes: list) -> str:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def with_forced_id(settings: Any, log_id: int | None) -> Any:
+    return dataclasses.replace(settings, logger=dataclasses.replace(settings.logger, forced_log_id=log_id))

@@ -1,0 +1,118 @@
+"""Command-line overrides: parsed with hydra's public override parser, split, and expanded into sweep points.
+
+``python main.py optimizer.lr=0.01,0.1 seed=range(1,4) +mlx.logger.forced_log_id=3`` gives one framework
+override (``mlx.*``, applied to :class:`~mlxcore.settings.Settings`) and two sweep axes whose cartesian
+product is six points. A sweep needs no ``-m``. Points are produced lazily, so a 100,000-point sweep costs
+nothing until it runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+CHANGE, ADD, FORCE_ADD, DELETE = "change", "add", "force_add", "delete"
+
+
+@dataclass(frozen=True)
+class ConfigOverride:
+    """One override of one sweep point, ready to apply."""
+
+    text: str  #: as it would be typed, e.g. ``optimizer.lr=0.01``; re-parsable by hydra
+    key: str
+    kind: str  #: one of CHANGE, ADD, FORCE_ADD, DELETE
+    value: Any
+    is_group: bool  #: selects a config-group option (``model=resnet``): needs hydra's composition
+
+
+@dataclass
+class SweepPlan:
+    """What the command line asked for."""
+
+    mlx_overrides: list[ConfigOverride]
+    fixed: list[ConfigOverride]
+    axes: list[list[ConfigOverride]]
+
+    def __len__(self) -> int:
+        n = 1
+        for axis in self.axes:
+            n *= len(axis)
+        return n
+
+    def points(self) -> Iterator[list[ConfigOverride]]:
+        """Each point's overrides, in command-line order of the axes (the last axis varies fastest)."""
+        for combo in itertools.product(*self.axes):
+            yield [*self.fixed, *combo]
+
+
+def _parser():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def parse_command_line(args: Sequence[str], config_dir: Path) -> SweepPlan:
+    """Parse ``args`` (``sys.argv[1:]``) into a :class:`SweepPlan`.
+
+    :raises ConfigError: a malformed override (hydra's message, on one line), a swept framework setting,
+        a ``hydra.*`` override (mlxcore does not run hydra's application runtime), or an interval sweep.
+    """
+    from hydra.errors import HydraException
+
+    args = list(args)
+    if args and args[0] in ("-m", "--multirun"):
+        args = args[1:]  # accepted for hydra users; sweeps need no flag here
+    try:
+        parsed = _parser().parse_overrides(args)
+    except HydraException as exc:
+        raise ConfigError(" ".join(str(exc).split())) from None
+    plan = SweepPlan([], [], [])
+    for override in parsed:
+        key = override.key_or_group
+        kind = _kind(override)
+        if key == "mlx" or key.startswith("mlx."):
+            if override.is_sweep_override():
+                raise ConfigError(f"framework setting {key!r} cannot be swept: give one value")
+            plan.mlx_overrides.append(_make(override, key, kind, False, override.value(), None))
+            continue
+        if override.is_hydra_override():
+            raise ConfigError(
+                f"{override.input_line!r}: hydra.* settings have no effect in mlxcore; "
+                "framework settings are mlx.* (see README, Configuration)"
+            )
+        is_group = override.package is not None or (config_dir / key).is_dir()
+        if not override.is_sweep_override():
+            value = None if kind == DELETE else override.value()
+            plan.fixed.append(_make(override, key, kind, is_group, value, None))
+            continue
+        if override.is_interval_sweep():
+            raise ConfigError(f"{override.input_line!r}: interval() sweeps need an optimiser; use range() or a,b,c")
+        values = list(override.sweep_iterator())
+        texts = list(override.sweep_string_iterator())
+        plan.axes.append([_make(override, key, kind, is_group, v, t) for v, t in zip(values, texts)])
+    return plan
+
+
+def _kind(override: Any) -> str:
+    if override.is_delete():
+        return DELETE
+    if override.is_force_add():
+        return FORCE_ADD
+    if override.is_add():
+        return ADD
+    return CHANGE
+
+
+def _make(override: Any, key: str, kind: str, is_group: bool, value: Any, value_text: str | None) -> ConfigOverride:
+    if kind == DELETE and override.value() is None:
+        text = override.get_key_element()
+    else:
+        if value_text is None:
+            value_text = override.get_value_element_as_str()
+        text = f"{override.get_key_element()}={value_text}"
+    return ConfigOverride(text=text, key=key, kind=kind, value=value, is_group=is_group)

@@ -1,0 +1,165 @@
+"""Run directories: id allocation, metadata files, statuses.
+
+Layout of one run (``parent_log_dir/<id>/``)::
+
+    metadata/info.yaml     status, times, host, pid, argv, overrides, error, scheduler job ids
+    metadata/config.yaml   the resolved user config
+    metadata/mlx.yaml      the framework settings in force
+    metadata/heartbeat     touched every ``heartbeat_interval`` seconds while the run is alive
+    metrics/<log_name>.json  JSON lines, one object per ``log_metrics`` call
+    artifacts/<format>/<name>
+    checkpoints/<log_name>.<format>
+
+Ids come from a counter file (``parent_log_dir/.mlxcore/last_id``) updated under an exclusive ``flock``: no
+directory scan (except once, to initialise the counter in a directory written by another tool), no sleeps,
+and an id is never reused, even after its directory is deleted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import tempfile
+import time
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import RunError
+
+SUBMITTED = "SUBMITTED"
+PENDING = "PENDING"
+RUNNING = "RUNNING"
+COMPLETE = "COMPLETE"
+FAILED = "FAILED"
+INTERRUPTED = "INTERRUPTED"
+PREEMPTED = "PREEMPTED"
+TIMEOUT = "TIMEOUT"
+CANCELLED = "CANCELLED"
+#: derived, never written: the info says RUNNING but the process is gone or its heartbeat stopped
+DEAD = "DEAD"
+
+FINAL_STATUSES = frozenset({COMPLETE, FAILED, INTERRUPTED, PREEMPTED, TIMEOUT, CANCELLED})
+
+STATE_DIR = ".mlxcore"
+HEARTBEAT = "heartbeat"
+
+
+def now_iso() -> str:
+    """Local time, ISO-8601 with the UTC offset."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+@contextmanager
+def _locked(parent: Path) -> Iterator[Path]:
+    state = parent / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state / "ids.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield state
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def allocate_run_dir(parent: Path) -> tuple[int, Path]:
+    """Create and return a fresh ``parent/<id>`` directory. Safe across processes and hosts sharing ``parent``."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with _locked(parent) as state:
+            counter = state / "last_id"
+            try:
+                last = int(counter.read_text())
+            except (FileNotFoundError, ValueError):
+                last = max((int(p.name) for p in parent.iterdir() if p.name.isdigit()), default=0)
+            while True:
+                last += 1
+                run_dir = parent / str(last)
+                try:
+                    run_dir.mkdir()
+                    break
+                except FileExistsError:  # made by a forced id or another tool
+                    continue
+            write_atomic(counter, str(last))
+            return last, run_dir
+    except OSError as exc:
+        raise RunError(f"cannot create a run directory in {parent}: {exc.strerror or exc}") from None
+
+
+def forced_run_dir(parent: Path, log_id: int) -> Path:
+    """The directory of ``log_id``, created if missing; the counter is raised past it so it is never reallocated."""
+    run_dir = parent / str(log_id)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(parent) as state:
+            counter = state / "last_id"
+            try:
+                last = int(counter.read_text())
+            except (FileNotFoundError, ValueError):
+                last = 0
+            if log_id > last:
+                write_atomic(counter, str(log_id))
+    except OSError as exc:
+        raise RunError(f"cannot use run directory {run_dir}: {exc.strerror or exc}") from None
+    return run_dir
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write through a temporary file in the same directory and rename: readers never see half a file."""
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    import yaml
+
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True))
+
+
+def read_yaml(path: Path) -> Any:
+    import yaml
+
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def effective_status(info: dict[str, Any], run_dir: Path, now: float | None = None) -> str:
+    """The status to show: ``info['status']``, except that a RUNNING run whose process is gone is DEAD.
+
+    A run on this host is dead when its pid no longer exists; on another host, when its heartbeat is older
+    than three heartbeat intervals (at least 60 s).
+    """
+    status = info.get("status", "UNKNOWN")
+    if status != RUNNING:
+        return status
+    if info.get("hostname") == socket.gethostname() and isinstance(info.get("pid"), int):
+        if not process_alive(info["pid"]):
+            return DEAD
+    try:
+        beat = (run_dir / "metadata" / HEARTBEAT).stat().st_mtime
+    except FileNotFoundError:
+        return status
+    interval = float(info.get("heartbeat_interval") or 10.0)
+    if (now if now is not None else time.time()) - beat > max(3 * interval, 60.0):
+        return DEAD
+    return status

@@ -1,0 +1,59 @@
+"""The job script every scheduler shares; only its header (directives) differs between schedulers.
+
+Each job is described by one line of shell that sets ``run_dir`` and the ``command`` array, both written
+with :func:`shlex.quote`, so paths with spaces and quotes survive. A single job embeds its line; an array job
+reads line ``index - first_index + 1`` of an argument file. The body then:
+
+- appends stdout/stderr to ``$run_dir/log.stdout`` / ``log.stderr``;
+- runs the task in the background and forwards USR1, USR2, TERM and INT to it: with SLURM's
+  ``--signal=B:USR1@grace`` only the batch shell is signalled, and a foreground child would block the trap;
+- exits with the task's own exit code.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from .base import JobSpec, Scheduler, Submission
+
+FORWARDED_SIGNALS = ("USR1", "USR2", "TERM", "INT")
+
+
+def job_line(job: JobSpec) -> str:
+    """One line of shell setting ``run_dir`` and ``command`` for ``job``."""
+    command = " ".join(shlex.quote(part) for part in job.command)
+    return f"run_dir={shlex.quote(str(job.run_dir))}; command=({command})"
+
+
+def render_script(scheduler: Scheduler, submission: Submission, args_file: Path | None) -> str:
+    """The full text of the job script for ``submission`` (``args_file`` is set for arrays)."""
+    lines = ["#!/bin/bash", *scheduler.directives(submission), f"# job script written by mlxcore for scheduler {scheduler.name!r}", "set -u"]
+    if submission.array:
+        index = scheduler.array_index_variable
+        offset = scheduler.array_first_index - 1
+        lines += [
+            f"job_line=$(sed -n \"$(( ${{{index}}} - ({offset}) ))p\" {shlex.quote(str(args_file))})",
+            'if [ -z "$job_line" ]; then echo "mlxcore: no job for array index ' + f"${{{index}}}" + '" >&2; exit 2; fi',
+            'eval "$job_line"',
+        ]
+    else:
+        lines.append(job_line(submission.jobs[0]))
+    workdir = shlex.quote(str(submission.jobs[0].workdir))
+    lines += [
+        'exec >>"$run_dir/log.stdout" 2>>"$run_dir/log.stderr"',
+        f"cd {workdir} || exit 2",
+        f"export MLXCORE_SCHEDULER={shlex.quote(scheduler.name)}",
+        '"${command[@]}" &',
+        "child=$!",
+        *(f"trap 'kill -{sig} \"$child\" 2>/dev/null' {sig}" for sig in FORWARDED_SIGNALS),
+        '# wait returns early when a trapped signal arrives: keep waiting until the task is gone',
+        'while kill -0 "$child" 2>/dev/null; do wait "$child"; done',
+        'wait "$child"',
+        "exit $?",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def args_file_text(jobs: list[JobSpec]) -> str:
+    return "".join(job_line(job) + "\n" for job in jobs)

@@ -1,0 +1,113 @@
+"""Submitting prepared jobs, and reading their state back: the scheduler machinery every plugin shares.
+
+Ownership of a run's files: ``metadata/info.yaml`` is written at submission (status SUBMITTED) and from then
+on only by the running task; the submitter writes ``metadata/scheduler.yaml`` (job id, script, submit time)
+and a cancel writes the marker ``metadata/cancel_requested``. No two processes ever rewrite the same file.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .. import runs
+from .base import JobSpec, JobStatus, Scheduler, Submission
+from .script import args_file_text, render_script
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_FILE = "scheduler.yaml"
+CANCEL_MARKER = "cancel_requested"
+
+
+def chunks(jobs: list[JobSpec], scheduler: Scheduler) -> list[list[JobSpec]]:
+    """Split ``jobs`` into submissions: one array (split at ``max_array_size``) or one job each."""
+    if not scheduler.use_array or len(jobs) == 1:
+        return [[job] for job in jobs]
+    size = scheduler.max_array_size or len(jobs)
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
+
+
+def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path) -> list[str]:
+    """Write the scripts, submit, record each job id; return the ids in ``jobs`` order.
+
+    On failure every run directory of ``jobs`` not yet submitted is removed (no run is left SUBMITTED for a
+    job that does not exist) and the error propagates.
+    """
+    scheduler.check_available()
+    job_ids: list[str] = []
+    pending = list(jobs)
+    try:
+        for group in chunks(jobs, scheduler):
+            submission = _prepare(scheduler, group, parent)
+            ids = scheduler.submit(submission)
+            submitted_at = runs.now_iso()
+            for job, job_id in zip(group, ids):
+                runs.write_yaml(job.run_dir / "metadata" / SCHEDULER_FILE, {
+                    "name": scheduler.name, "job_id": job_id, "submit_time": submitted_at,
+                    "script": str(submission.script), "array": submission.array,
+                })
+            job_ids.extend(ids)
+            del pending[: len(group)]
+            log.info("submitted %d job(s) to %s: %s", len(group), scheduler.name, ", ".join(ids[:5]))
+    except BaseException:
+        for job in pending:
+            shutil.rmtree(job.run_dir, ignore_errors=True)
+        raise
+    return job_ids
+
+
+def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path) -> Submission:
+    array = len(group) > 1
+    if array:
+        directory = parent / runs.STATE_DIR / "submissions" / f"{group[0].log_id}-{group[-1].log_id}"
+        directory.mkdir(parents=True, exist_ok=True)
+        script = directory / "job.sh"
+        args_file: Path | None = directory / "jobs.args"
+        runs.write_atomic(args_file, args_file_text(group))
+    else:
+        script, args_file = group[0].run_dir / "script.sh", None
+    submission = Submission(jobs=group, script=script, array=array)
+    runs.write_atomic(script, render_script(scheduler, submission, args_file))
+    script.chmod(0o755)
+    return submission
+
+
+def read_scheduler_record(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "metadata" / SCHEDULER_FILE
+    return runs.read_yaml(path) if path.exists() else None
+
+
+def reconcile(info: dict[str, Any], run_dir: Path, live: JobStatus | None) -> str:
+    """A run's true state from its own info, the cancel marker and the scheduler's live answer.
+
+    A final status written by the run itself wins, except that a job the scheduler killed (TIMEOUT,
+    CANCELLED) while the run was interrupted is reported as the scheduler saw it. When the scheduler has
+    forgotten the job, the run's info decides.
+    """
+    own = runs.effective_status(info, run_dir)
+    cancelled = (run_dir / "metadata" / CANCEL_MARKER).exists()
+    if own in (runs.COMPLETE, runs.FAILED, runs.PREEMPTED):
+        return own
+    if live is not None and live.state in (runs.TIMEOUT, runs.CANCELLED, runs.FAILED):
+        return live.state
+    if cancelled and own in (runs.INTERRUPTED, runs.SUBMITTED, runs.DEAD):
+        return runs.CANCELLED
+    if live is not None and own in (runs.SUBMITTED, runs.RUNNING) and live.state in (runs.PENDING, runs.RUNNING):
+        return runs.RUNNING if own == runs.RUNNING else live.state
+    return own
+
+
+def cancel_runs(scheduler: Scheduler, run_dirs: list[Path]) -> list[str]:
+    """Mark the runs as cancel-requested, then cancel their jobs in one call; returns the job ids."""
+    job_ids = []
+    for run_dir in run_dirs:
+        record = read_scheduler_record(run_dir)
+        if record and record.get("name") == scheduler.name:
+            (run_dir / "metadata" / CANCEL_MARKER).touch()
+            job_ids.append(str(record["job_id"]))
+    if job_ids:
+        scheduler.cancel(job_ids)
+    return job_ids
