@@ -1,0 +1,49 @@
+"""A task for the core tests, driven by its config: ``mode`` = ok | fail | sleep | resume | stop."""
+
+import os
+import sys
+import time
+
+import mlxcore
+
+SEEDS = []
+
+
+def record_seed(seed):
+    SEEDS.append(seed)
+
+
+@mlxcore.launch(config_path="./configs", seeding_function=record_seed)
+def main(ctx):
+    cfg = ctx.config
+    ctx.logger.log_metrics({"seed_seen": SEEDS[-1], "x": cfg.get("x")}, log_name="setup")
+    mode = cfg.get("mode", "ok")
+    if mode == "fail" or (mode == "fail_if" and cfg.x == cfg.fail_at):
+        raise ValueError(f"boom at x={cfg.get('x')}")
+    if mode == "sleep":  # log rows, then wait to be signalled
+        for step in range(5):
+            ctx.logger.log_metrics({"step": step}, log_name="train")
+        print("ready", flush=True)
+        time.sleep(float(cfg.get("sleep", 60)))
+    if mode == "resume":  # continue from the last checkpoint, stop after `stop_after` epochs
+        state = ctx.logger.load_checkpoint("ckpt", default={"epoch": -1})
+        for epoch in range(state["epoch"] + 1, cfg.epochs):
+            ctx.logger.log_metrics({"epoch": epoch}, log_name="train")
+            ctx.logger.log_checkpoint({"epoch": epoch}, log_name="ckpt")
+            if epoch == cfg.get("stop_after", -1):
+                raise RuntimeError("simulated crash")
+    if mode == "stop":  # wait for a stop signal, checkpoint and return
+        print("ready", flush=True)
+        deadline = time.time() + 30
+        while not ctx.should_stop and time.time() < deadline:
+            time.sleep(0.01)
+        ctx.logger.log_checkpoint({"stopped": True}, log_name="ckpt")
+    if mode == "print":
+        print("to stdout")
+        print("to stderr", file=sys.stderr)
+        os.system("echo from a child process")
+    ctx.logger.log_metrics({"done": 1}, log_name="end")
+
+
+if __name__ == "__main__":
+    main()
