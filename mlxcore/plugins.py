@@ -104,9 +104,9 @@ class PluginManager:
 
     def _fail(self, info: PluginInfo, message: str) -> None:
         info.error = message
-        log.warning("plugin %s not loaded: %s", info.name, message)
         if self.strict:
             raise PluginError(f"plugin {info.name!r}: {message}")
+        log.warning("plugin %s not loaded: %s", info.name, message)
 
     # -- registries ------------------------------------------------------------------------------------
     def registry(self, kind: str) -> Registry:

@@ -128,8 +128,9 @@ class FileLogger(RunLogger):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._inside(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with open(tmp, "wb") as handle:  # opened by path: ``handle.name`` is the path for function formats
                 serializer.save(obj, handle)
             os.replace(tmp, path)
         except BaseException as exc:
