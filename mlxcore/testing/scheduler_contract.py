@@ -1,0 +1,171 @@
+"""A contract test suite any scheduler plugin can run against its real scheduler (opt-in, needs pytest).
+
+Subclass :class:`SchedulerContract` in a test module and override the fixtures that differ::
+
+    from mlxcore.testing import SchedulerContract
+
+    class TestMyScheduler(SchedulerContract):
+        @pytest.fixture
+        def scheduler_settings(self):
+            return {"name": "mine", "time": "00:05:00"}
+
+Fixtures a plugin may override: ``scheduler_settings`` (the ``mlx.scheduler`` section), ``contract_root`` (a
+directory the scheduler's jobs can enter and write; default: pytest's ``tmp_path``), ``launch_prefix`` (argv
+put before ``python``, e.g. ``["runuser", "-u", "jobuser", "--"]``), ``python`` (the interpreter jobs use)
+and ``job_timeout`` (seconds to wait for a job to end).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .. import runs
+from ..plugins import get_scheduler_class
+from ..schedulers.script import render_script
+from ..schedulers.submission import cancel_runs, read_scheduler_record, reconcile
+
+TASK = '''
+import time
+import mlxcore
+
+@mlxcore.launch(config_path="./configs")
+def main(ctx):
+    ctx.logger.log_metrics({"x": ctx.config.x}, log_name="train")
+    if ctx.config.mode == "fail":
+        raise ValueError("contract failure")
+    if ctx.config.mode == "sleep":
+        time.sleep(300)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+class SchedulerContract:
+    """Behaviour every scheduler must show. Test methods run real submissions."""
+
+    # -- fixtures a plugin overrides ---------------------------------------------------------------------
+    @pytest.fixture
+    def scheduler_settings(self) -> dict[str, Any]:
+        raise NotImplementedError("override the scheduler_settings fixture")
+
+    @pytest.fixture
+    def contract_root(self, tmp_path: Path) -> Path:
+        return tmp_path
+
+    @pytest.fixture
+    def launch_prefix(self) -> list[str]:
+        return []
+
+    @pytest.fixture
+    def python(self) -> str:
+        return sys.executable
+
+    @pytest.fixture
+    def job_timeout(self) -> float:
+        return 90.0
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    @pytest.fixture
+    def project(self, contract_root: Path, scheduler_settings: dict[str, Any]) -> Path:
+        root = contract_root / "contract project 'q'"  # spaces and quotes in paths must work
+        (root / "configs").mkdir(parents=True)
+        (root / "main.py").write_text(TASK)
+        (root / "configs" / "config.yaml").write_text("seed: 0\nx: 0\nmode: ok\n")
+        (root / "configs" / "mlx.yaml").write_text(yaml.safe_dump({"scheduler": scheduler_settings}))
+        for path in (root, root / "configs"):
+            path.chmod(0o777)
+        return root
+
+    @pytest.fixture
+    def submit(self, project: Path, launch_prefix: list[str], python: str):
+        def submit(*overrides: str) -> subprocess.CompletedProcess:
+            argv = [*launch_prefix, python, str(project / "main.py"), *overrides, "+mlx.use_scheduler=true"]
+            result = subprocess.run(argv, cwd=project, capture_output=True, text=True, timeout=300,
+                                    env={**os.environ, "PWD": str(project)})
+            assert result.returncode == 0, f"submission failed: {result.stderr}"
+            return result
+
+        return submit
+
+    @staticmethod
+    def run_dirs(project: Path) -> list[Path]:
+        logs = project / "logs"
+        return sorted((p for p in logs.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+    @staticmethod
+    def state(run_dir: Path, scheduler: Any) -> str:
+        info = runs.read_yaml(run_dir / "metadata" / "info.yaml")
+        record = read_scheduler_record(run_dir)
+        live = scheduler.status([str(record["job_id"])]).get(str(record["job_id"])) if record else None
+        return reconcile(info, run_dir, live)
+
+    def wait_for(self, run_dirs: list[Path], scheduler: Any, accept: set[str], timeout: float) -> list[str]:
+        deadline = time.time() + timeout
+        while True:
+            states = [self.state(d, scheduler) for d in run_dirs]
+            if all(s in accept for s in states) or time.time() > deadline:
+                return states
+            time.sleep(0.5)
+
+    @pytest.fixture
+    def scheduler(self, scheduler_settings: dict[str, Any]) -> Any:
+        options = {k: v for k, v in scheduler_settings.items() if k != "name"}
+        return get_scheduler_class(scheduler_settings["name"]).from_settings(options)
+
+    # -- the contract ------------------------------------------------------------------------------------
+    def test_a_sweep_is_submitted_and_completes(self, project, submit, scheduler, job_timeout):
+        submit("x=1,2,3")
+        run_dirs = self.run_dirs(project)
+        assert len(run_dirs) == 3
+        records = [read_scheduler_record(d) for d in run_dirs]
+        assert all(r and r["name"] == scheduler.name and r["job_id"] for r in records)
+        assert len({str(r["job_id"]) for r in records}) == 3
+        states = self.wait_for(run_dirs, scheduler, {runs.COMPLETE}, job_timeout)
+        assert states == [runs.COMPLETE] * 3, [(d / "log.stderr").read_text() for d in run_dirs if (d / "log.stderr").exists()]
+        xs = sorted((d / "metrics" / "train.json").read_text() for d in run_dirs)
+        assert xs == ['{"x": 1}\n', '{"x": 2}\n', '{"x": 3}\n']
+
+    def test_a_failing_job_is_failed(self, project, submit, scheduler, job_timeout):
+        submit("mode=fail")
+        (run_dir,) = self.run_dirs(project)
+        assert self.wait_for([run_dir], scheduler, {runs.FAILED}, job_timeout) == [runs.FAILED]
+        assert runs.read_yaml(run_dir / "metadata" / "info.yaml")["error"]["message"] == "contract failure"
+
+    def test_a_cancelled_job_is_cancelled(self, project, submit, scheduler, job_timeout):
+        submit("mode=sleep")
+        (run_dir,) = self.run_dirs(project)
+        assert self.wait_for([run_dir], scheduler, {runs.RUNNING}, job_timeout) == [runs.RUNNING]
+        cancel_runs(scheduler, [run_dir])
+        assert self.wait_for([run_dir], scheduler, {runs.CANCELLED}, job_timeout) == [runs.CANCELLED]
+
+    def test_status_answers_many_ids_at_once(self, project, submit, scheduler, job_timeout):
+        submit("x=1,2")
+        ids = [str(read_scheduler_record(d)["job_id"]) for d in self.run_dirs(project)]
+        answer = scheduler.status([*ids, "999999"])
+        assert set(answer) <= set(ids)
+        assert all(status.job_id in ids for status in answer.values())
+
+    def test_an_unknown_option_lists_the_valid_ones(self, scheduler_settings):
+        cls = get_scheduler_class(scheduler_settings["name"])
+        with pytest.raises(Exception, match="cpus_per_task"):
+            cls.from_settings({"cpus_pertask": 2})
+
+    def test_the_job_script_is_valid_bash(self, project, scheduler, tmp_path):
+        from ..schedulers.base import JobSpec, Submission
+
+        jobs = [JobSpec(i, tmp_path / f"run {i}", ["python", "main.py", f"x={i}"], project, f"job{i}") for i in (1, 2)]
+        for submission in (Submission(jobs[:1], tmp_path / "a.sh", False), Submission(jobs, tmp_path / "b.sh", True)):
+            text = render_script(scheduler, submission, tmp_path / "args" if submission.array else None)
+            assert text.startswith("#!/bin/bash\n")
+            subprocess.run(["bash", "-n"], input=text, text=True, check=True)
+            if scheduler.directive_prefix:
+                assert any(line.startswith(scheduler.directive_prefix) for line in text.splitlines())
