@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine (as root) or a developer's checkout.
+#
+# Installs mlxcore, every plugin under plugins/ and the test dependencies; starts a real one-node SLURM and
+# OAR on localhost when their plugins are present (scripts/clusters/, root only) and stops them, by the PIDs
+# they recorded, when the tests end; then runs pytest over the core and every plugin. Extra arguments go to
+# pytest. With CI=true the cluster tests never skip: a cluster that cannot start is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
+
+pip_install -e ".[test]"
+# torch is optional for users; the tests exercise the torch artifact format (the CPU build of 2.13.0 is the
+# one these machines carry on disk, so this does not download a CUDA build)
+"$PY" -c "import torch" 2>/dev/null || pip_install "torch==2.13.0" || echo "test.sh: torch not installed; its format test will skip" >&2
+plugin_dirs=()
+for dir in plugins/*/; do
+    [ -f "$dir/pyproject.toml" ] || continue
+    pip_install -e "$dir"
+    plugin_dirs+=("${dir}tests")
+done
+
+started=()
+cleanup() {
+    local cluster
+    for cluster in "${started[@]}"; do scripts/clusters/"$cluster"-down.sh || true; done
+}
+trap cleanup EXIT
+start_cluster() {  # start_cluster NAME: a real cluster for plugins/mlx_NAME's tests
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: not root, $1 is not started; its tests will skip (they fail under CI=true)" >&2
+        return 0
+    fi
+    scripts/clusters/"$1"-up.sh
+    started+=("$1")
+}
+[ -d plugins/mlx_slurm ] && start_cluster slurm
+[ -d plugins/mlx_oar ] && start_cluster oar
+
+"$PY" -m pytest tests "${plugin_dirs[@]}" "$@"
