@@ -123,14 +123,15 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 def write_yaml(path: Path, data: Any) -> None:
     import yaml
 
-    write_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when PyYAML was built with it: ~10x faster
+    write_atomic(path, yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True))
 
 
 def read_yaml(path: Path) -> Any:
     import yaml
 
     with open(path) as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def process_alive(pid: int) -> bool:

@@ -10,6 +10,18 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
 
+# 1. The core alone: a non-editable `pip install .` in a fresh venv, no plugin installed, passes its tests.
+#    (Run from outside the checkout so the installed package, not the source tree, is imported.)
+if [ "${MLXCORE_SKIP_CORE_ALONE:-0}" != 1 ]; then
+    alone=$(mktemp -d)
+    "$PY" -m venv "$alone/venv"
+    "$alone/venv/bin/python" -m pip install --quiet --disable-pip-version-check ".[test]"
+    (cd "$alone" && "$alone/venv/bin/python" -m pytest "$OLDPWD/tests" -q -p no:cacheprovider \
+        --import-mode=importlib --rootdir "$alone")
+    rm -rf "$alone"
+fi
+
+# 2. Everything: the core and every plugin, editable, against real clusters.
 pip_install -e ".[test]"
 # torch is optional for users; the tests exercise the torch artifact format (the CPU build of 2.13.0 is the
 # one these machines carry on disk, so this does not download a CUDA build)
