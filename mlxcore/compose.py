@@ -94,6 +94,17 @@ class Composer:
             raise ConfigError(_one_line(exc)) from None
 
 
+def resolve(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain data with interpolations resolved (what ``metadata/config.yaml`` holds)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"cannot resolve the config: {_one_line(exc)}") from None
+
+
 def apply_override(cfg: DictConfig, override: ConfigOverride) -> None:
     """Apply one value override to ``cfg`` with hydra's rules, raising :class:`ConfigError` on misuse."""
     from omegaconf import OmegaConf

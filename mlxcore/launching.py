@@ -152,16 +152,18 @@ def _reexec(prepared: Any) -> None:
 def _run_in_process(task: Callable, plan: Any, settings: Any, composer: Any, seeding_function: Callable | None,
                     prepared: Any) -> int:
     from .context import StopRequest
-    from .running import RunOutcome, run_point, signal_handlers
+    from .identity import PointFilter
+    from .running import SKIPPED, RunOutcome, run_point, signal_handlers
 
     points = plan.points()
     total = len(plan)
     outcomes: list[RunOutcome] = []
     stop = StopRequest()
+    point_filter = PointFilter(settings)
     with signal_handlers(stop, settings.stop_signals):
         for index, overrides in enumerate(points):
             try:
-                outcome = run_point(task, overrides, composer, settings, seeding_function, stop, prepared)
+                outcome = run_point(task, overrides, composer, settings, seeding_function, stop, prepared, point_filter)
             except KeyboardInterrupt as exc:
                 signum = getattr(exc, "signum", 2)
                 log.warning("interrupted (%s): %d of %d sweep points not run", exc.__class__.__name__,
@@ -172,10 +174,12 @@ def _run_in_process(task: Callable, plan: Any, settings: Any, composer: Any, see
                     raise
                 log.error("sweep point %d (%s) not run: %s", index + 1, " ".join(o.text for o in overrides), exc)
                 outcome = RunOutcome(None, "FAILED", 2)
-            outcomes.append(outcome)
+            if outcome.status != SKIPPED:
+                outcomes.append(outcome)
             if stop.signal_name is not None:  # asked to stop: the remaining points are not started
                 log.warning("stop requested (%s): %d of %d sweep points not run", stop.signal_name, total - index - 1, total)
                 break
+    point_filter.report()
     failed = [o for o in outcomes if o.exit_code and o.status != "PREEMPTED"]
     if total > 1:
         log.info("%d run(s): %s", len(outcomes), _summary(outcomes))

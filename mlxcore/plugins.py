@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mlxcore.builtins.local_scheduler",
     "mlxcore.builtins.serializers",
     "mlxcore.builtins.commands",
+    "mlxcore.builtins.job_commands",
 )
 
 #: registry kind -> (hook name, noun used in messages)

@@ -7,6 +7,7 @@ so the run ends INTERRUPTED, the buffers are flushed and the process exits 143) 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -21,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, runs
-from .compose import Composer
+from .compose import Composer, resolve
 from .context import Context, StopRequest
+from .identity import PointFilter, config_identity
 from .errors import ConfigError
 from .loggers.streams import StreamTee
 from .overrides import ConfigOverride
@@ -32,6 +34,9 @@ from .settings import Settings
 from .version_managers import PreparedCode, write_record
 
 log = logging.getLogger(__name__)
+
+#: the outcome of a point that ``skip_completed``/``rerun_failed`` left out
+SKIPPED = "SKIPPED"
 
 #: exit code of a process whose last run ended PREEMPTED (a scheduler plugin may choose another)
 PREEMPTED_EXIT_CODE = 3
@@ -62,7 +67,9 @@ def signal_handlers(stop: StopRequest, stop_signals: list[str]) -> Iterator[None
     def on_stop(signum: int, frame: object) -> None:
         stop.trigger(signal.Signals(signum).name)
 
-    wanted = {signal.SIGTERM: on_term}
+    # SIGINT too: a task started in the background by a non-interactive shell (every job script) inherits
+    # SIGINT *ignored*, and Python keeps it so; a forwarded Ctrl-C must still interrupt the run.
+    wanted = {signal.SIGTERM: on_term, signal.SIGINT: signal.default_int_handler}
     for name in stop_signals:
         try:
             wanted[signal.Signals[name]] = on_stop
@@ -119,23 +126,24 @@ def run_point(
     seeding_function: Callable[[Any], Any] | None,
     stop: StopRequest,
     prepared: PreparedCode | None = None,
+    point_filter: PointFilter | None = None,
 ) -> RunOutcome:
-    """Compose, open a run directory, call the task, and record how it ended."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
+    """Compose, open a run directory, call the task, and record how it ended (or skip the point)."""
     cfg = composer.compose(overrides)
-    try:
-        config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"cannot resolve the config: {str(exc).splitlines()[0]}") from None
+    resolved = resolve(cfg)
     if seeding_function is not None and "seed" not in cfg:
         raise ConfigError("a seeding_function was given but the config has no 'seed' key; add 'seed: 0' to config.yaml")
+    identity = config_identity(resolved)
+    run_it, forced_id = point_filter.decide(identity) if point_filter else (True, None)
+    if not run_it:
+        return RunOutcome(None, SKIPPED)
+    logger_settings = settings.logger if forced_id is None else dataclasses.replace(settings.logger, forced_log_id=forced_id)
 
-    logger = get_logger_class(settings.logger.name).open(settings.logger)
-    logger.write_metadata("config", config_yaml)
+    logger = get_logger_class(settings.logger.name).open(logger_settings)
+    logger.write_metadata("config", resolved)
     logger.write_metadata("mlx", settings.to_dict())
-    info = {"log_id": logger.log_id, "log_dir": str(logger.log_dir), **process_info(overrides, composer.config_dir)}
+    info = {"log_id": logger.log_id, "log_dir": str(logger.log_dir), **process_info(overrides, composer.config_dir),
+            "config_identity": identity}
     if prepared is not None:
         info["version"] = write_record(logger.log_dir, prepared)
     logger.start(info)

@@ -63,6 +63,10 @@ class Settings:
     use_version_manager: bool = False
     version_manager: PluginSection = field(default_factory=lambda: PluginSection("git"))
     reader: PluginSection = field(default_factory=lambda: PluginSection("duckdb"))
+    #: do not run a sweep point whose config identity matches a COMPLETE run in the same logs directory
+    skip_completed: bool = False
+    #: run only the points whose latest run failed or was interrupted, back into that run's directory
+    rerun_failed: bool = False
     #: signals that ask the task to checkpoint and stop (``ctx.should_stop``); the run ends PREEMPTED
     stop_signals: list[str] = field(default_factory=lambda: ["SIGUSR1", "SIGUSR2"])
 

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from . import runs
-from .compose import Composer
+from .compose import Composer, resolve
 from .errors import ConfigError
+from .identity import PointFilter, config_identity
 from .overrides import SweepPlan
 from .plugins import get_logger_class, get_scheduler_class
 from .schedulers.base import JobSpec
@@ -27,9 +28,6 @@ log = logging.getLogger(__name__)
 
 
 def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepared: PreparedCode | None) -> int:
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
     from .launching import with_forced_id
 
     if settings.logger.forced_log_id is not None and len(plan) > 1:
@@ -40,22 +38,26 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
     script = prepared.script if prepared else Path(sys.argv[0]).absolute()
     workdir = prepared.workdir if prepared else Path.cwd()
     mlx_texts = [o.text for o in plan.mlx_overrides]
+    # the jobs must not filter again: each would rescan the whole logs directory
+    mlx_texts += ["+mlx.skip_completed=false", "+mlx.rerun_failed=false"]
     job_settings = dict(settings.to_dict(), use_scheduler=False)
+    point_filter = PointFilter(settings)
     jobs: list[JobSpec] = []
     try:
         for overrides in plan.points():
-            cfg = composer.compose(overrides)
-            try:
-                config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-            except OmegaConfBaseException as exc:
-                raise ConfigError(f"cannot resolve the config: {str(exc).splitlines()[0]}") from None
-            logger = logger_cls.open(with_forced_id(settings, settings.logger.forced_log_id).logger)
-            logger.write_metadata("config", config_yaml)
+            resolved = resolve(composer.compose(overrides))
+            identity = config_identity(resolved)
+            run_it, forced_id = point_filter.decide(identity)
+            if not run_it:
+                continue
+            logger = logger_cls.open(with_forced_id(settings, forced_id or settings.logger.forced_log_id).logger)
+            logger.write_metadata("config", resolved)
             logger.write_metadata("mlx", job_settings)
             version = write_record(logger.log_dir, prepared) if prepared else None
             logger.update_info(
                 log_id=logger.log_id, log_dir=str(logger.log_dir), status=runs.SUBMITTED,
                 overrides=[o.text for o in overrides], submit_argv=list(sys.argv), submit_time=runs.now_iso(),
+                config_identity=identity,
                 **({"version": version} if version else {}),
             )
             command = [sys.executable, str(script), *[o.text for o in overrides], *mlx_texts,
@@ -65,10 +67,14 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
         for job in jobs:
             shutil.rmtree(job.run_dir, ignore_errors=True)
         raise
+    point_filter.report()
+    if not jobs:
+        log.info("nothing to submit")
+        return 0
     job_ids = submit_jobs(scheduler, jobs, settings.log_dir_root)
-    first, last = jobs[0].log_id, jobs[-1].log_id
-    ids = f"{first}" if first == last else f"{first}-{last}"
+    ids = ", ".join(str(job.log_id) for job in jobs[:3]) + (f", ... {jobs[-1].log_id}" if len(jobs) > 3 else "")
     log.info("submitted %d run(s) (log ids %s) to %s: job ids %s", len(jobs), ids, scheduler.name,
              ", ".join(job_ids[:3]) + (", ..." if len(job_ids) > 3 else ""))
-    return 0
+    code = scheduler.wait()  # the foreground local pool runs the jobs here
+    return code or 0
 

@@ -12,7 +12,8 @@ from mlxcore.testing import SchedulerContract
 class TestLocalSchedulerContract(SchedulerContract):
     @pytest.fixture
     def scheduler_settings(self):
-        return {"name": "local", "workers": 2}
+        # detached: like a cluster, the submission returns at once and the jobs run under a supervisor
+        return {"name": "local", "workers": 2, "detach": True}
 
     @pytest.fixture
     def job_timeout(self):

@@ -54,6 +54,16 @@ class FileLogger(RunLogger):
         return self._info
 
     def update_info(self, **fields: Any) -> None:
+        """Merge and persist. A run that ended and starts again (resume, rerun, requeue) keeps the story of the
+        attempt that ended in ``history``."""
+        previous = self._info.get("status")
+        if fields.get("status") in (runs.SUBMITTED, runs.RUNNING) and (
+                previous in runs.FINAL_STATUSES or (previous == runs.RUNNING and self._info.get("start_time"))):
+            ended = {k: self._info.get(k) for k in ("status", "start_time", "end_time") if k in self._info}
+            if previous == runs.RUNNING:  # the attempt before died without a word (SIGKILL, lost node)
+                ended["status"] = runs.DEAD
+            self._info["history"] = [*self._info.get("history", []), ended]
+            self._info.pop("error", None)
         self._info.update(fields)
         runs.write_yaml(self.metadata_dir / "info.yaml", self._info)
 
@@ -64,10 +74,7 @@ class FileLogger(RunLogger):
             runs.write_yaml(self.metadata_dir / f"{name}.yaml", data)
 
     def start(self, info: dict[str, Any]) -> None:
-        previous = {k: self._info.get(k) for k in ("status", "start_time", "end_time") if k in self._info}
         fields = dict(info)
-        if previous.get("start_time"):  # a resumed run keeps the story of its earlier attempts
-            fields["history"] = [*self._info.get("history", []), previous]
         fields["attempt"] = int(self._info.get("attempt", 0)) + 1
         fields.update(status=runs.RUNNING, heartbeat_interval=self.settings.heartbeat_interval, end_time=None)
         self.update_info(**fields)

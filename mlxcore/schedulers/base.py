@@ -47,6 +47,8 @@ class Submission:
     script: Path
     array: bool
     env: dict[str, str] = field(default_factory=dict)
+    #: shell lines run by every job after ``cd`` into the work directory, before the task (``mlxcore sub``)
+    setup_lines: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -143,12 +145,25 @@ class Scheduler(ABC):
     def cancel(self, job_ids: list[str]) -> None:
         """Cancel these jobs (no error for ids that already ended)."""
 
+    def preempted_lines(self, submission: Submission) -> list[str]:
+        """Shell lines the job script runs when the task exits with ``PREEMPTED_EXIT_CODE`` (its run ended
+        PREEMPTED after a stop signal), before the script exits with that code: e.g. SLURM requeues the job
+        (``scontrol requeue``), OAR turns the code into 99 for an idempotent job. Default: none.
+        """
+        return []
+
     # -- default submission: run the argv, parse its output --------------------------------------------------
     def submit(self, submission: Submission) -> list[str]:
         """Submit and return one job id per job. Plugins rarely override this."""
         argv = self.submit_argv(submission)
         output = run_command(argv, error=SubmissionError, env_extra=submission.env)
         return self.parse_job_ids(output, submission)
+
+    def wait(self) -> int | None:
+        """Called once after every submission of a launch. A scheduler that runs jobs in the foreground (the
+        builtin ``local`` pool) runs them here and returns the launch's exit code; others return ``None``
+        (the launch returns at once)."""
+        return None
 
     def translate_time(self) -> str | None:
         """``generic.time`` as ``H:MM:SS`` (an int is minutes)."""

@@ -1,10 +1,12 @@
 """The builtin ``local`` scheduler: this machine as a queue.
 
-Submitting starts one detached supervisor process (:mod:`mlxcore.schedulers.local_runner`) that runs the
-submission's jobs ``workers`` at a time, each in its own process group, and keeps a small state directory:
-``<state>/<supervisor pid>/<index>.pid`` while a job runs, ``<index>.exit`` when it ended, ``cancel/<index>``
-when a cancel was asked. Job ids are ``<supervisor pid>.<index>``. Status and cancel read and write those files:
-one pass over a directory, no process started.
+By default the launching command runs the jobs itself, ``workers`` at a time (a pool of subprocesses, one
+``bash <job script>`` each), each with its own ``CUDA_VISIBLE_DEVICES`` when ``gpus`` is set, shows progress
+on a terminal and returns when all are done (exit code 1 if any failed, 130 after Ctrl-C). With
+``detach: true`` it starts a detached supervisor instead and returns at once.
+
+Job ids are ``<pool pid>.<k>``; the pool keeps ``<state>/<pool pid>/<k>.pid|.exit`` files (see
+:mod:`mlxcore.schedulers.local_pool`), so status and cancel are one pass over a directory, no process started.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, ClassVar
 
 from .. import runs
 from .base import JobStatus, Scheduler, Submission
+from .local_pool import NOT_STARTED, LocalPool, PoolJob, detect_gpus
 
 
 def state_root() -> Path:
@@ -30,23 +33,66 @@ class LocalScheduler(Scheduler):
     array_index_variable = "MLXCORE_ARRAY_INDEX"
     array_first_index = 0
     job_id_variable = "MLXCORE_JOB_ID"
-    extra_options: ClassVar[dict[str, Any]] = {"workers": 1}
+    extra_options: ClassVar[dict[str, Any]] = {"workers": 1, "gpus": None, "gpus_per_job": 1, "detach": False}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.gpus = detect_gpus(self.options["gpus"])
+        self._pool: LocalPool | None = None
+        self._submissions: list[Submission] = []
 
     def directives(self, submission: Submission) -> list[str]:
         return []
 
     def submit_argv(self, submission: Submission) -> list[str]:
-        return [sys.executable, "-m", "mlxcore.schedulers.local_runner", str(submission.script),
-                str(len(submission.jobs) if submission.array else 0), str(int(self.options["workers"])), str(state_root())]
+        count = len(submission.jobs) if submission.array else 0
+        return [sys.executable, "-m", "mlxcore.schedulers.local_runner", str(submission.script), str(count),
+                str(int(self.options["workers"])), str(state_root()), ",".join(self.gpus), str(self.options["gpus_per_job"])]
 
     def submit(self, submission: Submission) -> list[str]:
-        state_root().mkdir(parents=True, exist_ok=True)
-        log_file = submission.script.parent / "local_runner.log"
-        with open(log_file, "ab") as log:
-            proc = subprocess.Popen(self.submit_argv(submission), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True, close_fds=True)
-        count = len(submission.jobs) if submission.array else 1
-        return self.parse_job_ids(str(proc.pid), submission)[:count]
+        if self.options["detach"]:
+            state_root().mkdir(parents=True, exist_ok=True)
+            with open(submission.script.parent / "local_runner.log", "ab") as log:
+                proc = subprocess.Popen(self.submit_argv(submission), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        start_new_session=True, close_fds=True)
+            return self.parse_job_ids(str(proc.pid), submission)
+        pool = self._foreground_pool()
+        first = len(pool.queue)
+        for i, job in enumerate(submission.jobs):
+            env = {"MLXCORE_JOB_ID": f"{os.getpid()}.{first + i}"}
+            if submission.array:
+                env["MLXCORE_ARRAY_INDEX"] = str(i)
+            pool.submit(PoolJob(str(first + i), ["bash", str(submission.script)], env, job.run_dir))
+        return [f"{os.getpid()}.{first + i}" for i in range(len(submission.jobs))]
+
+    def _foreground_pool(self) -> LocalPool:
+        if self._pool is None:
+            from .local_progress import Progress
+
+            self._progress = Progress()
+            self._pool = LocalPool(state_root() / str(os.getpid()), int(self.options["workers"]), self.gpus,
+                                   int(self.options["gpus_per_job"]), on_change=self._progress.update)
+        return self._pool
+
+    def wait(self) -> int | None:
+        if self._pool is None:
+            return None
+        pool, self._pool = self._pool, None
+        jobs = {job.key: job for job in pool.queue}
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: pool.stop(signum))
+        try:
+            with self._progress:
+                codes = pool.run()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        never = [jobs[key] for key, code in codes.items() if code is None]
+        for job in never:  # never started: no task owns their info, so the pool records why
+            if job.run_dir is not None:
+                _mark_not_started(job.run_dir, pool.stop_signal)
+        self._progress.summary(codes, pool.stop_signal)
+        if pool.stop_signal is not None:
+            return 128 + pool.stop_signal
+        return 1 if any(code not in (0, None) for code in codes.values()) else 0
 
     def parse_job_ids(self, output: str, submission: Submission) -> list[str]:
         pid = output.strip()
@@ -55,31 +101,43 @@ class LocalScheduler(Scheduler):
     def status(self, job_ids: list[str]) -> dict[str, JobStatus]:
         out = {}
         for job_id in job_ids:
-            supervisor, _, index = job_id.partition(".")
-            state = state_root() / supervisor
-            exit_file, pid_file = state / f"{index}.exit", state / f"{index}.pid"
+            pool_pid, _, key = job_id.partition(".")
+            state = state_root() / pool_pid
+            exit_file, pid_file = state / f"{key}.exit", state / f"{key}.pid"
             if exit_file.exists():
-                code = int(exit_file.read_text() or -1)
-                cancelled = (state / "cancel" / index).exists()
+                text = exit_file.read_text().strip()
+                cancelled = (state / "cancel" / key).exists()
+                if text == NOT_STARTED:
+                    out[job_id] = JobStatus(job_id, runs.CANCELLED, reason="never started")
+                    continue
+                code = int(text or -1)
                 final = runs.COMPLETE if code == 0 else (runs.CANCELLED if cancelled else runs.FAILED)
                 out[job_id] = JobStatus(job_id, final, exit_code=code)
             elif pid_file.exists() and runs.process_alive(int(pid_file.read_text())):
                 out[job_id] = JobStatus(job_id, runs.RUNNING)
-            elif supervisor.isdigit() and runs.process_alive(int(supervisor)) and state.exists():
+            elif pool_pid.isdigit() and runs.process_alive(int(pool_pid)) and state.exists():
                 out[job_id] = JobStatus(job_id, runs.PENDING)
         return out
 
     def cancel(self, job_ids: list[str]) -> None:
         for job_id in job_ids:
-            supervisor, _, index = job_id.partition(".")
-            state = state_root() / supervisor
+            pool_pid, _, key = job_id.partition(".")
+            state = state_root() / pool_pid
             if not state.exists():
                 continue
             (state / "cancel").mkdir(exist_ok=True)
-            (state / "cancel" / index).touch()
-            pid_file = state / f"{index}.pid"
+            (state / "cancel" / key).touch()
+            pid_file = state / f"{key}.pid"
             if pid_file.exists():
                 try:
-                    os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+                    os.kill(int(pid_file.read_text()), signal.SIGTERM)  # the job's shell forwards it to the task
                 except (ProcessLookupError, PermissionError, ValueError):
                     pass
+
+
+def _mark_not_started(run_dir: Path, signum: int | None) -> None:
+    info_file = run_dir / "metadata" / "info.yaml"
+    info = runs.read_yaml(info_file) if info_file.exists() else {}
+    if info.get("status") == runs.SUBMITTED:
+        reason = f"never started: the sweep was stopped by {signal.Signals(signum).name}" if signum else "never started"
+        runs.write_yaml(info_file, {**info, "status": runs.CANCELLED, "cancel_reason": reason})

@@ -44,14 +44,26 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
         'exec >>"$run_dir/log.stdout" 2>>"$run_dir/log.stderr"',
         f"cd {workdir} || exit 2",
         f"export MLXCORE_SCHEDULER={shlex.quote(scheduler.name)}",
+    ]
+    if submission.setup_lines:  # the user's own lines (module load, source venv, export): not under set -u,
+        # and a `set -e` among them must not cut the signal forwarding and exit-code handling below short
+        lines += ["set +u", *submission.setup_lines, "set +e +o pipefail -u"]
+    lines += [
         '"${command[@]}" &',
         "child=$!",
         *(f"trap 'kill -{sig} \"$child\" 2>/dev/null' {sig}" for sig in FORWARDED_SIGNALS),
         '# wait returns early when a trapped signal arrives: keep waiting until the task is gone',
         'while kill -0 "$child" 2>/dev/null; do wait "$child"; done',
         'wait "$child"',
-        "exit $?",
     ]
+    preempted = scheduler.preempted_lines(submission)
+    if preempted:
+        from ..running import PREEMPTED_EXIT_CODE
+
+        lines += ["code=$?", f'if [ "$code" -eq {PREEMPTED_EXIT_CODE} ]; then', *(f"  {line}" for line in preempted),
+                  "fi", 'exit "$code"']
+    else:
+        lines.append("exit $?")
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,10 @@ def chunks(jobs: list[JobSpec], scheduler: Scheduler) -> list[list[JobSpec]]:
     return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
 
-def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path) -> list[str]:
+def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_lines: Sequence[str] = ()) -> list[str]:
     """Write the scripts, submit, record each job id; return the ids in ``jobs`` order.
+
+    ``setup_lines`` are shell lines every job runs before its task (see :attr:`Submission.setup_lines`).
 
     On failure every run directory of ``jobs`` not yet submitted is removed (no run is left SUBMITTED for a
     job that does not exist) and the error propagates.
@@ -41,7 +44,7 @@ def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path) -> list
     pending = list(jobs)
     try:
         for group in chunks(jobs, scheduler):
-            submission = _prepare(scheduler, group, parent)
+            submission = _prepare(scheduler, group, parent, setup_lines)
             ids = scheduler.submit(submission)
             submitted_at = runs.now_iso()
             for job, job_id in zip(group, ids):
@@ -59,7 +62,7 @@ def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path) -> list
     return job_ids
 
 
-def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path) -> Submission:
+def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path, setup_lines: Sequence[str] = ()) -> Submission:
     array = len(group) > 1
     if array:
         directory = parent / runs.STATE_DIR / "submissions" / f"{group[0].log_id}-{group[-1].log_id}"
@@ -69,7 +72,7 @@ def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path) -> Submis
         runs.write_atomic(args_file, args_file_text(group))
     else:
         script, args_file = group[0].run_dir / "script.sh", None
-    submission = Submission(jobs=group, script=script, array=array)
+    submission = Submission(jobs=group, script=script, array=array, setup_lines=list(setup_lines))
     runs.write_atomic(script, render_script(scheduler, submission, args_file))
     script.chmod(0o755)
     return submission
@@ -89,6 +92,8 @@ def reconcile(info: dict[str, Any], run_dir: Path, live: JobStatus | None) -> st
     """
     own = runs.effective_status(info, run_dir)
     cancelled = (run_dir / "metadata" / CANCEL_MARKER).exists()
+    if own == runs.PREEMPTED and live is not None and live.state in (runs.PENDING, runs.RUNNING) and not cancelled:
+        return live.state  # the job requeued itself after the stop: it waits (or restarts) to resume the run
     if own in (runs.COMPLETE, runs.FAILED, runs.PREEMPTED):
         return own
     if live is not None and live.state in (runs.TIMEOUT, runs.CANCELLED, runs.FAILED):

@@ -1,0 +1,215 @@
+"""``mlxcore status`` and ``mlxcore cancel``: the runs of a logs directory, reconciled with their schedulers.
+
+Runs are grouped by the scheduler that took them (``metadata/scheduler.yaml``, key ``name``) and each
+scheduler is asked ONE batched status question for all of its job ids. The state shown is
+:func:`mlxcore.schedulers.submission.reconcile` of the run's own info, the cancel marker and that answer; a
+job the scheduler has forgotten is judged by the run's info alone. Runs that never went through a scheduler
+show their info's status.
+
+Runs are selected by log id (``12``, ``12-15``, ``12,14``) and/or by status (``--status RUNNING``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import runs
+from ..errors import ConfigError, MlxcoreError, RunError, SchedulerError
+
+log = logging.getLogger(__name__)
+
+ACTIVE = frozenset({runs.SUBMITTED, runs.PENDING, runs.RUNNING})
+
+
+@dataclass
+class RunState:
+    """One run as ``mlxcore status`` shows it."""
+
+    log_id: int
+    run_dir: Path
+    status: str
+    scheduler: str | None = None
+    job_id: str | None = None
+    exit_code: int | None = None
+    detail: str | None = None
+    info: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def row(self) -> dict[str, Any]:
+        return {"log_id": self.log_id, "status": self.status, "scheduler": self.scheduler, "job_id": self.job_id,
+                "exit_code": self.exit_code, "detail": self.detail, "run_dir": str(self.run_dir)}
+
+
+def parse_ids(tokens: tuple[str, ...]) -> set[int] | None:
+    """``("12", "14-16", "20,21")`` -> ``{12, 14, 15, 16, 20, 21}``; ``None`` when no id was given."""
+    if not tokens:
+        return None
+    ids: set[int] = set()
+    for token in tokens:
+        for part in filter(None, token.split(",")):
+            first, sep, last = part.partition("-")
+            try:
+                if sep:
+                    low, high = int(first), int(last)
+                    if low > high:
+                        raise ValueError
+                    ids.update(range(low, high + 1))
+                else:
+                    ids.add(int(part))
+            except ValueError:
+                raise ConfigError(f"bad log id {part!r}: give ids like 12, 12-15 or 12,14") from None
+    return ids
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path) as handle:
+        return yaml.load(handle, Loader=loader)
+
+
+def collect(logs: Path, ids: set[int] | None = None) -> list[RunState]:
+    """The runs of ``logs`` (restricted to ``ids``), each reconciled with its scheduler's live answer."""
+    from ..plugins import get_scheduler_class
+    from ..schedulers.submission import SCHEDULER_FILE, reconcile
+
+    if not logs.is_dir():
+        raise RunError(f"no logs directory {logs}")
+    found = sorted((int(p.name), p) for p in logs.iterdir() if p.name.isdigit() and p.is_dir())
+    if ids is not None:
+        missing = ids - {log_id for log_id, _ in found}
+        if missing:
+            log.warning("no run %s in %s", ", ".join(map(str, sorted(missing))), logs)
+        found = [(log_id, p) for log_id, p in found if log_id in ids]
+    loaded: list[tuple[int, Path, dict, dict | None]] = []
+    for log_id, run_dir in found:
+        info_file, record_file = run_dir / "metadata" / "info.yaml", run_dir / "metadata" / SCHEDULER_FILE
+        try:
+            info = (_read_yaml(info_file) or {}) if info_file.exists() else {}
+            record = _read_yaml(record_file) if record_file.exists() else None
+        except Exception as exc:  # a half-written or foreign file: show the run, do not stop
+            info, record = {"status": "UNREADABLE", "error": {"message": str(exc)}}, None
+        loaded.append((log_id, run_dir, info, record))
+
+    by_scheduler: dict[str, list[str]] = {}
+    for *_, record in loaded:
+        if record and record.get("name") and record.get("job_id") is not None:
+            by_scheduler.setdefault(str(record["name"]), []).append(str(record["job_id"]))
+    live: dict[str, dict[str, Any]] = {}
+    for name, job_ids in by_scheduler.items():
+        try:
+            scheduler = get_scheduler_class(name)()
+            live[name] = scheduler.status(job_ids)  # ONE batched call per scheduler
+        except MlxcoreError as exc:
+            log.warning("cannot ask scheduler %r about %d job(s): %s; showing the runs' own status", name,
+                        len(job_ids), exc)
+            live[name] = {}
+
+    out = []
+    for log_id, run_dir, info, record in loaded:
+        name = str(record["name"]) if record and record.get("name") else None
+        job_id = str(record["job_id"]) if record and record.get("job_id") is not None else None
+        answer = live.get(name or "", {}).get(job_id or "")
+        status = reconcile(info, run_dir, answer)
+        exit_code = answer.exit_code if answer is not None and status in (runs.FAILED, runs.TIMEOUT, runs.CANCELLED) else None
+        detail = None
+        if isinstance(info.get("error"), dict) and status == runs.FAILED:
+            detail = f"{info['error'].get('type', 'error')}: {info['error'].get('message', '')}".strip()
+        elif answer is not None and answer.reason:
+            detail = answer.reason
+        if name and answer is None and job_id and status in ACTIVE:
+            detail = f"unknown to {name}"
+        out.append(RunState(log_id, run_dir, status, name, job_id, exit_code, detail, info))
+    return out
+
+
+def select(states: list[RunState], statuses: tuple[str, ...]) -> list[RunState]:
+    if not statuses:
+        return states
+    wanted = {s.upper() for s in statuses}
+    return [s for s in states if s.status in wanted]
+
+
+def _table(states: list[RunState]) -> str:
+    rows = [("id", "status", "job id", "exit", "detail")]
+    for s in states:
+        detail = (s.detail or "").splitlines()[0][:80] if s.detail else ""
+        rows.append((str(s.log_id), s.status, s.job_id or "-", "-" if s.exit_code is None else str(s.exit_code), detail))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip() for row in rows)
+
+
+def _summary(states: list[RunState]) -> str:
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    return f"{len(states)} run(s): " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+@click.command("status")
+@click.argument("logs", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("ids", nargs=-1)
+@click.option("--status", "statuses", multiple=True, metavar="STATE", help="Only runs in this state (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON, one object per run.")
+def status_command(logs: Path, ids: tuple[str, ...], statuses: tuple[str, ...], as_json: bool) -> None:
+    """Show the true state of the runs of LOGS (all, or the given ids: 12 12-15 12,14).
+
+    Each scheduler is asked once for all of its jobs; when it has forgotten a job, the run's info decides.
+    """
+    states = select(collect(logs.absolute(), parse_ids(ids)), statuses)
+    if as_json:
+        click.echo(json.dumps([s.row() for s in states], indent=1))
+        return
+    if not states:
+        click.echo("no runs")
+        return
+    click.echo(_table(states))
+    click.echo(_summary(states))
+
+
+@click.command("cancel")
+@click.argument("logs", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("ids", nargs=-1)
+@click.option("--status", "statuses", multiple=True, metavar="STATE",
+              help="Cancel the runs in this state (repeatable), e.g. --status PENDING.")
+@click.option("--all", "cancel_all", is_flag=True, help="Cancel every active run of LOGS.")
+def cancel_command(logs: Path, ids: tuple[str, ...], statuses: tuple[str, ...], cancel_all: bool) -> None:
+    """Cancel runs of LOGS: by id (12 12-15 12,14), by --status, or --all active runs.
+
+    The runs are marked (they end CANCELLED, not INTERRUPTED) and each scheduler gets one cancel call.
+    """
+    from ..plugins import get_scheduler_class
+    from ..schedulers.submission import cancel_runs
+
+    selected_ids = parse_ids(ids)
+    if selected_ids is None and not statuses and not cancel_all:
+        raise ConfigError("say which runs to cancel: log ids (12 12-15), --status STATE, or --all")
+    states = select(collect(logs.absolute(), selected_ids), statuses)
+    targets = [s for s in states if s.status in ACTIVE]
+    for s in states:
+        if s not in targets:
+            click.echo(f"run {s.log_id}: {s.status}, nothing to cancel")
+    by_scheduler: dict[str, list[RunState]] = {}
+    for s in targets:
+        if s.scheduler is None:
+            click.echo(f"run {s.log_id}: {s.status} but not submitted to a scheduler; not cancelled")
+            continue
+        by_scheduler.setdefault(s.scheduler, []).append(s)
+    failed = False
+    for name, group in by_scheduler.items():
+        try:
+            job_ids = cancel_runs(get_scheduler_class(name)(), [s.run_dir for s in group])
+        except SchedulerError as exc:
+            click.echo(f"mlxcore: error: cancelling {len(group)} run(s) on {name}: {exc}", err=True)
+            failed = True
+            continue
+        ids_text = ", ".join(str(s.log_id) for s in group)
+        click.echo(f"cancelled {len(group)} run(s) on {name} ({ids_text}): job ids {', '.join(job_ids)}")
+    if failed:
+        raise click.exceptions.Exit(1)

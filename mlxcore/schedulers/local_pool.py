@@ -1,0 +1,151 @@
+"""The process pool behind the ``local`` scheduler: jobs as subprocesses, ``workers`` at a time, GPUs assigned.
+
+Used in the foreground (the launching command shows progress and waits; Ctrl-C interrupts the running jobs,
+which end INTERRUPTED, and the queued ones are marked CANCELLED, never started) and by the detached supervisor
+(:mod:`mlxcore.schedulers.local_runner`). Each job runs ``bash <job script>`` in its own session; stopping
+signals only the job's shell, which forwards the signal to the task exactly once.
+
+State, per pool: ``<state>/<k>.pid`` while job k runs, ``<k>.exit`` when it ended (``NOT_STARTED`` when it never
+ran), ``cancel/<k>`` when a cancel was asked. :class:`~mlxcore.schedulers.local.LocalScheduler` reads these.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NOT_STARTED = "not-started"
+
+
+@dataclass
+class PoolJob:
+    key: str  #: the job's index in the pool's state directory
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+
+def detect_gpus(spec: object) -> list[str]:
+    """The GPU ids to hand out: a list as given, or ``auto`` from CUDA_VISIBLE_DEVICES or ``nvidia-smi -L``."""
+    if spec is None or spec == []:
+        return []
+    if isinstance(spec, (list, tuple)):
+        return [str(g) for g in spec]
+    if spec != "auto":
+        from ..errors import ConfigError
+
+        raise ConfigError(f"mlx.scheduler.gpus must be a list of GPU ids or 'auto', got {spec!r}")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g for g in visible.split(",") if g.strip()]
+    if shutil.which("nvidia-smi"):
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout
+        return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+    return []
+
+
+class LocalPool:
+    def __init__(self, state: Path, workers: int, gpus: list[str], gpus_per_job: int = 1,
+                 on_change: Callable[[LocalPool], None] | None = None) -> None:
+        self.state = state
+        (state / "cancel").mkdir(parents=True, exist_ok=True)
+        self.free_gpus = list(gpus)
+        self.use_gpus = bool(gpus)
+        self.gpus_per_job = max(1, gpus_per_job)
+        slots = len(gpus) // self.gpus_per_job if gpus else workers
+        self.workers = max(1, min(workers, slots) if gpus else workers)
+        self.on_change = on_change
+        self.queue: list[PoolJob] = []
+        self.running: dict[str, tuple[subprocess.Popen, list[str]]] = {}
+        self.exit_codes: dict[str, int | None] = {}  # None: never started
+        self.started_at = time.monotonic()
+        self.stop_signal: int | None = None
+
+    def submit(self, job: PoolJob) -> None:
+        self.queue.append(job)
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+    def run(self) -> dict[str, int | None]:
+        """Run every queued job; returns exit codes by key (``None`` for jobs never started)."""
+        try:
+            while self.queue or self.running:
+                if self.stop_signal is None:
+                    self._start_ready()
+                self._reap()
+                time.sleep(0.02)
+        except KeyboardInterrupt:
+            self.stop(signal.SIGINT)
+            self._drain()
+        return self.exit_codes
+
+    def _start_ready(self) -> None:
+        need = self.gpus_per_job if self.use_gpus else 0
+        while self.queue and len(self.running) < self.workers and len(self.free_gpus) >= need:
+            job = self.queue.pop(0)
+            if (self.state / "cancel" / job.key).exists():
+                self._never_started(job)
+                continue
+            gpus = [self.free_gpus.pop(0) for _ in range(need)]
+            env = {**os.environ, **job.env}
+            if gpus:
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+            proc = subprocess.Popen(job.argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+            self.running[job.key] = (proc, gpus)
+            (self.state / f"{job.key}.pid").write_text(str(proc.pid))
+            self._changed()
+
+    def _reap(self) -> None:
+        for key, (proc, gpus) in list(self.running.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            code = code if code >= 0 else 128 - code
+            (self.state / f"{key}.exit").write_text(str(code))
+            (self.state / f"{key}.pid").unlink(missing_ok=True)
+            self.free_gpus.extend(gpus)
+            del self.running[key]
+            self.exit_codes[key] = code
+            self._changed()
+
+    def stop(self, signum: int) -> None:
+        """Start nothing more; send ``signum`` to each running job's shell (it forwards it to the task once)."""
+        self.stop_signal = signum
+        for proc, _ in self.running.values():
+            try:
+                os.kill(proc.pid, signum)
+            except ProcessLookupError:
+                pass
+        for job in self.queue:
+            self._never_started(job)
+        self.queue.clear()
+        self._changed()
+
+    def _drain(self, grace: float = 60.0) -> None:
+        """After a stop: wait for the running jobs to record their status; a second Ctrl-C kills them."""
+        deadline = time.monotonic() + grace
+        try:
+            while self.running and time.monotonic() < deadline:
+                self._reap()
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            pass
+        for proc, _ in self.running.values():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._reap()
+
+    def _never_started(self, job: PoolJob) -> None:
+        (self.state / f"{job.key}.exit").write_text(NOT_STARTED)
+        self.exit_codes[job.key] = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
