@@ -12,6 +12,7 @@ Job ids are ``<pool pid>.<k>``; the pool keeps ``<state>/<pool pid>/<k>.pid|.exi
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,10 +86,11 @@ class LocalScheduler(Scheduler):
                 codes = pool.run()
         finally:
             signal.signal(signal.SIGTERM, previous)
-        never = [jobs[key] for key, code in codes.items() if code is None]
-        for job in never:  # never started: no task owns their info, so the pool records why
-            if job.run_dir is not None:
-                _mark_not_started(job.run_dir, pool.stop_signal)
+        for key, code in codes.items():  # runs no task could record: the pool says why
+            if jobs[key].run_dir is not None:
+                _record_unstarted(jobs[key].run_dir, code, pool.stop_signal)
+        # every run now holds its final status: the pool's state files would only go stale (pids are reused)
+        shutil.rmtree(pool.state, ignore_errors=True)
         self._progress.summary(codes, pool.stop_signal)
         if pool.stop_signal is not None:
             return 128 + pool.stop_signal
@@ -135,9 +137,16 @@ class LocalScheduler(Scheduler):
                     pass
 
 
-def _mark_not_started(run_dir: Path, signum: int | None) -> None:
+def _record_unstarted(run_dir: Path, code: int | None, signum: int | None) -> None:
+    """A run still SUBMITTED after its job ended never reached its task: never started (``code`` None, the
+    pool was stopped or the job cancelled) is CANCELLED; a job that exited first (its setup failed) is FAILED."""
     info_file = run_dir / "metadata" / "info.yaml"
     info = runs.read_yaml(info_file) if info_file.exists() else {}
-    if info.get("status") == runs.SUBMITTED:
+    if info.get("status") != runs.SUBMITTED:
+        return
+    if code is None:
         reason = f"never started: the sweep was stopped by {signal.Signals(signum).name}" if signum else "never started"
         runs.write_yaml(info_file, {**info, "status": runs.CANCELLED, "cancel_reason": reason})
+    else:
+        error = {"type": "JobError", "message": f"the job exited with code {code} before the task started (see log.stderr)"}
+        runs.write_yaml(info_file, {**info, "status": runs.FAILED, "error": error, "exit_code": code})

@@ -1,4 +1,5 @@
-"""A task for the core tests, driven by its config: ``mode`` = ok | fail | sleep | resume | stop."""
+"""A task for the core tests, driven by its config: ``mode`` = ok | fail | fail_if | flaky | sleep | resume | stop |
+print | gpu | remove_script."""
 
 import os
 import sys
@@ -20,6 +21,15 @@ def main(ctx):
     mode = cfg.get("mode", "ok")
     if mode == "fail" or (mode == "fail_if" and cfg.x == cfg.fail_at):
         raise ValueError(f"boom at x={cfg.get('x')}")
+    if mode == "flaky" and os.path.exists(f"flaky-{cfg.x}"):  # fails while the flag file is in the work directory
+        raise RuntimeError(f"flaky-{cfg.x} exists")
+    if mode == "remove_script" and cfg.x == 1:  # later jobs of the sweep find no script to run
+        os.remove(sys.argv[0])
+    if mode == "gpu":  # what the pool handed out, and when this run held it
+        start = time.time()
+        time.sleep(float(cfg.get("sleep", 0.5)))
+        ctx.logger.log_metrics({"cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "t0": start, "t1": time.time()},
+                               log_name="gpu")
     if mode == "sleep":  # log rows, then wait to be signalled
         for step in range(5):
             ctx.logger.log_metrics({"step": step}, log_name="train")
