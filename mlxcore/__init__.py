@@ -28,14 +28,15 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from .context import Context
     from .launching import launch
+    from .reader import Reader
 
 __all__ = [
     "ArtifactError", "CheckpointNotFoundError", "ConfigError", "Context", "MlxcoreError", "PluginError",
-    "QueryError", "RunError", "SchedulerError", "SubmissionError", "UnknownChoiceError", "VersionManagerError",
-    "__version__", "hookimpl", "launch",
+    "QueryError", "Reader", "RunError", "SchedulerError", "SubmissionError", "UnknownChoiceError",
+    "VersionManagerError", "__version__", "hookimpl", "launch",
 ]
 
-_LAZY = {"launch": ("launching", "launch"), "Context": ("context", "Context")}
+_LAZY = {"launch": ("launching", "launch"), "Context": ("context", "Context"), "Reader": ("reader", "Reader")}
 
 
 def __getattr__(name: str) -> Any:

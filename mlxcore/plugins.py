@@ -30,6 +30,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mlxcore.builtins.serializers",
     "mlxcore.builtins.commands",
     "mlxcore.builtins.job_commands",
+    "mlxcore.builtins.duckdb_reader",
 )
 
 #: registry kind -> (hook name, noun used in messages)

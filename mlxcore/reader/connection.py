@@ -1,0 +1,111 @@
+"""The connection every query runs on, and the second lock on user SQL (the first is :mod:`.sql_guard`).
+
+One in-memory DuckDB instance per reader, configured once and then locked:
+
+* the only files it may open are the catalog and its WAL (``allowed_paths``); with
+  ``enable_external_access=false`` nothing else can be read or written (``read_csv``, ``COPY``, ``ATTACH``,
+  ``INSTALL``, ``EXPORT``, replacement scans of ``'file.csv'``), and extensions are neither installed nor
+  autoloaded;
+* ``lock_configuration=true``: no ``SET`` can undo the above;
+* the catalog is attached ``READ_ONLY`` for the duration of one call and detached after it, so no query can
+  change it and a reader kept open in a notebook never blocks another process that refreshes the catalog.
+
+Attaching costs about a millisecond; starting a DuckDB instance about fifteen, which is why the instance is kept.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import QueryError
+from .metrics import lit, q
+
+ALIAS = "mlxcore_catalog"
+LOCK_TIMEOUT = 60.0
+#: table functions a query may call (they compute, they read nothing)
+TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
+#: scalar functions refused although DuckDB lists them: they run SQL given as text or touch profiling files
+DENIED_FUNCTIONS = frozenset({
+    "json_execute_serialized_sql", "json_deserialize_sql", "enable_profile", "disable_profile", "query",
+    "query_table", "getenv", "current_query",
+})
+
+
+class QueryConnection:
+    """A restricted, read-only view of the catalog at ``path``; see the module docstring."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._con: Any = None
+        self._lock = threading.RLock()
+        self._functions: tuple[frozenset[str], frozenset[str]] | None = None
+
+    def _connect(self) -> Any:
+        import duckdb
+
+        con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                 "autoload_known_extensions": False,
+                                                 "allow_community_extensions": False})
+        con.execute(f"SET allowed_paths = [{lit(str(self.path))}, {lit(str(self.path) + '.wal')}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        return con
+
+    @contextmanager
+    def attached(self) -> Iterator[Any]:
+        """The connection with the catalog attached read-only and in use; detached on exit."""
+        import duckdb
+
+        with self._lock:
+            if self._con is None:
+                self._con = self._connect()
+            con = self._con
+            if not self.path.exists():
+                raise QueryError(f"the catalog {self.path} does not exist; refresh the reader first")
+            deadline = time.monotonic() + LOCK_TIMEOUT
+            delay = 0.01
+            while True:
+                try:
+                    con.execute(f"ATTACH {lit(str(self.path))} AS {ALIAS} (READ_ONLY)")
+                    break
+                except duckdb.IOException as exc:  # another process is refreshing it: wait
+                    if "lock" not in str(exc).lower():
+                        raise
+                    if time.monotonic() > deadline:
+                        raise QueryError(f"the catalog {self.path} stayed locked by another process for "
+                                         f"{LOCK_TIMEOUT:.0f} s: {str(exc).splitlines()[0]}") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+            try:
+                con.execute(f"USE {ALIAS}")
+                yield con
+            finally:
+                con.execute("USE memory")
+                for (name,) in con.execute("SELECT database_name FROM duckdb_databases() "
+                                           "WHERE NOT internal AND database_name <> 'memory'").fetchall():
+                    con.execute(f"DETACH {q(name)}")
+
+    def functions(self) -> tuple[frozenset[str], frozenset[str]]:
+        """``(callable functions, table functions)`` by lower-case name: the allow-list of
+        :func:`mlxcore.reader.sql_guard.check_select` is the first set; the second names what is refused."""
+        if self._functions is None:
+            with self._lock:
+                if self._con is None:
+                    self._con = self._connect()
+                rows = self._con.execute("SELECT DISTINCT lower(function_name), function_type IN "
+                                         "('table', 'table_macro', 'pragma') FROM duckdb_functions()").fetchall()
+            callable_ = frozenset(name for name, is_table in rows if not is_table) - DENIED_FUNCTIONS
+            tables = frozenset(name for name, is_table in rows if is_table)
+            self._functions = (callable_, tables)
+        return self._functions
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None

@@ -1,0 +1,183 @@
+"""The builtin ``duckdb`` reader: MLXP-style filters, read-only SQL, comparisons over seeds and plots.
+
+Everything reads the catalog (:mod:`.catalog`) through one restricted connection (:mod:`.connection`); user SQL
+is checked first (:mod:`.sql_guard`) and filter strings are translated with sqlglot (:mod:`.filters`).
+Results are pandas DataFrames (pandas is imported when a result is built, not before); ``records`` gives a
+list of dicts instead, without pandas.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import QueryError
+from .base import Reader
+from .catalog import Catalog, Progress, RefreshStats, public_tables
+from .compare import Schema, compare_sql, curves_sql
+from .filters import parse_filter
+from .metrics import RESERVED, q, streams, table_columns
+from .sql_guard import check_select
+
+log = logging.getLogger(__name__)
+
+RESULT_FORMATS = ("pandas", "records")
+
+
+class DuckDBReader(Reader):
+    """Query the logs directory ``path``.
+
+    :param catalog: where to keep the catalog (default ``<path>/.mlxcore/catalog.duckdb``, or a user cache
+        directory when ``path`` is read-only).
+    :param refresh: bring the catalog up to date now (re-reading only the runs that changed).
+    :param progress: ``progress(phase, done, total)``, called while a refresh reads many runs.
+    """
+
+    name = "duckdb"
+
+    def __init__(self, path: str | Path, *, catalog: str | Path | None = None, refresh: bool = True,
+                 progress: Progress | None = None, reader: str | None = None) -> None:
+        self.catalog = Catalog(path, catalog)
+        self.path = self.catalog.root
+        self.last_refresh: RefreshStats | None = None
+        self._schema: Schema | None = None
+        if refresh:
+            self.refresh(progress)
+
+    def refresh(self, progress: Progress | None = None) -> RefreshStats:
+        """Re-read what changed on disk since the last refresh (by any process); returns what was done."""
+        self.last_refresh = self.catalog.refresh(progress)
+        self._schema = None
+        return self.last_refresh
+
+    def close(self) -> None:
+        self.catalog.connection.close()
+
+    # -- what the catalog holds ------------------------------------------------------------------------------
+    def schema(self) -> Schema:
+        """The columns of ``runs`` and of each stream, read once per refresh (a catalog refreshed meanwhile by
+        another process shows its new columns here after :meth:`refresh`)."""
+        if self._schema is None:
+            with self.catalog.connection.attached() as con:
+                self._schema = Schema(
+                    columns=table_columns(con, "main", "runs"),
+                    streams={s: {c: t for c, t in table_columns(con, "metrics", s).items() if c != "log_id"}
+                             for s in streams(con)},
+                    tables=public_tables(con))
+        return self._schema
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of ``runs`` (and of every :meth:`filter` result)."""
+        return list(self.schema().columns)
+
+    @property
+    def streams(self) -> dict[str, list[str]]:
+        """``{stream: logged keys}``."""
+        return {s: [c for c in cols if c not in RESERVED] for s, cols in self.schema().streams.items()}
+
+    # -- running queries -------------------------------------------------------------------------------------
+    def rows(self, sql: str, params: dict | None = None, what: str = "query") -> tuple[list[str], list[tuple]]:
+        """``(column names, rows)`` of SQL that was built or checked here (the command line formats them
+        without pandas)."""
+        return self._run(sql, params, what, lambda result: ([d[0] for d in result.description], result.fetchall()))
+
+    def _run(self, sql: str, params: dict | None, what: str, fetch: Any) -> Any:
+        import duckdb
+
+        with self.catalog.connection.attached() as con:
+            try:
+                return fetch(con.execute(sql, params or {}))
+            except duckdb.Error as exc:
+                raise QueryError(f"{what} failed: {' '.join(str(exc).split())[:300]}") from None
+
+    def _execute(self, sql: str, params: dict | None, result_format: str, what: str) -> Any:
+        if result_format == "pandas":
+            return self._run(sql, params, what, lambda result: result.df())
+        if result_format == "records":
+            names, rows = self.rows(sql, params, what)
+            return [dict(zip(names, row)) for row in rows]
+        raise QueryError(f"unknown result_format {result_format!r}; valid: {', '.join(RESULT_FORMATS)}")
+
+    def condition(self, query: str) -> str:
+        """The SQL condition of a filter string over the ``runs`` columns."""
+        return parse_filter(query, self.columns)[0]
+
+    def filter_sql(self, query: str = "", columns: Iterable[str] | None = None) -> str:
+        schema = self.schema()
+        chosen = [schema.column(c, "columns") for c in columns] if columns else list(schema.columns)
+        return f"SELECT {', '.join(q(c) for c in chosen)} FROM runs WHERE {self.condition(query)} ORDER BY log_id"
+
+    def _groups(self, group_by: Sequence[str] | str) -> list[str]:
+        schema = self.schema()
+        return [schema.column(g, "group_by") for g in ([group_by] if isinstance(group_by, str) else group_by)]
+
+    def check_sql(self, query: str) -> str:
+        """The SQL that :meth:`sql` would run for ``query``, or a :class:`QueryError` saying why it is refused."""
+        functions, table_functions = self.catalog.connection.functions()
+        return check_select(query, self.schema().tables, functions, table_functions)
+
+    # -- the API ---------------------------------------------------------------------------------------------
+    def filter(self, query: str = "", result_format: str = "pandas", columns: Iterable[str] | None = None) -> Any:
+        """The runs matching an MLXP filter string, one row a run (every ``runs`` column, or ``columns``).
+
+        ``"config.optimizer.lr <= 1e-2 & info.status == 'COMPLETE'"``, ``"config.model.depth in [4, 8]"``,
+        ``"train.loss.last < 0.1 | ~(config.seed == 1)"``; an empty filter selects every run.
+        """
+        return self._execute(self.filter_sql(query, columns), None, result_format, "filter")
+
+    def sql(self, query: str, result_format: str = "pandas") -> Any:
+        """Run a read-only query (SELECT or WITH) over ``runs``, the stream tables and ``skipped_lines``."""
+        return self._execute(self.check_sql(query), None, result_format, "query")
+
+    def metrics(self, stream: str, filter: str = "", keys: Sequence[str] | None = None,
+                result_format: str = "pandas") -> Any:
+        """The rows of ``stream`` logged by the runs matching ``filter``: ``log_id``, ``_row`` and the keys."""
+        schema = self.schema()
+        known = {s.lower(): s for s in schema.streams}
+        if stream.lower() not in known:
+            raise QueryError(f"unknown stream {stream!r}; valid: {', '.join(sorted(schema.streams)) or 'none'}")
+        stream = known[stream.lower()]
+        chosen = ["log_id", "_row", *(schema.key(stream, k) for k in keys)] if keys else list(schema.streams[stream])
+        chosen = ["log_id", *(c for c in chosen if c != "log_id")]
+        sql = (f"SELECT {', '.join(q(c) for c in chosen)} FROM metrics.{q(stream)} WHERE log_id IN "
+               f"(SELECT log_id FROM runs WHERE {self.condition(filter)}) ORDER BY log_id, _row")
+        return self._execute(sql, None, result_format, "metrics")
+
+    def skipped_lines(self, result_format: str = "pandas") -> Any:
+        """Torn or corrupt metric lines that were skipped: ``log_id``, ``stream``, ``lines``."""
+        return self._execute("SELECT * FROM skipped_lines ORDER BY log_id, stream", None, result_format, "query")
+
+    def compare(self, group_by: Sequence[str] | str = (), metric: str = "", reduce: str = "last",
+                at: Any = None, x: str | None = None, filter: str = "", result_format: str = "pandas") -> Any:
+        """Reduce each run's ``metric`` (``"<stream>.<key>"``) to one value, then aggregate over the runs of each
+        group: ``mean``, ``std`` (sample), ``sem``, ``n``, ``min``, ``max``.
+
+        :param reduce: ``last`` | ``min`` | ``max`` | ``mean`` over the run's rows, or ``at``: the value logged
+            where ``x`` (a key of the same stream; default the row index ``_row``) equals ``at``.
+        :param group_by: ``runs`` columns; runs lacking one are grouped under NULL.
+        """
+        sql, params = compare_sql(self.schema(), self._groups(group_by), metric, reduce, at, x, self.condition(filter))
+        return self._execute(sql, params, result_format, "compare")
+
+    def curves(self, metric: str, x: str | None = None, group_by: Sequence[str] | str = (), filter: str = "",
+               result_format: str = "pandas") -> Any:
+        """The data of :meth:`plot`: per group and x, the ``mean``, ``std``, ``sem`` and ``n`` over runs."""
+        sql = curves_sql(self.schema(), self._groups(group_by), metric, x, self.condition(filter))
+        return self._execute(sql, None, result_format, "plot")
+
+    def plot(self, metric: str, x: str | None = None, group_by: Sequence[str] | str = (), filter: str = "",
+             band: str | None = "std", ax: Any = None, title: str | None = None, logy: bool = False,
+             figsize: tuple[float, float] = (6.4, 4.0), dpi: int = 100) -> Any:
+        """One curve per group: the mean of ``metric`` over the group's runs against ``x`` (a key of the same
+        stream, or the row index when ``None``), with a ``std`` or ``sem`` band (``None``: no band).
+
+        Draws into ``ax`` when given; returns the :class:`matplotlib.figure.Figure`.
+        """
+        from .plot import draw_curves
+
+        groups = self._groups(group_by)
+        data = self.curves(metric, x, groups, filter, result_format="records")
+        return draw_curves(data, groups, metric, x, band, ax=ax, title=title, logy=logy, figsize=figsize, dpi=dpi)

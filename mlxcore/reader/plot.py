@@ -1,0 +1,56 @@
+"""Drawing the curves of :meth:`DuckDBReader.curves` with matplotlib (imported here, and only here).
+
+The figure is a :class:`matplotlib.figure.Figure` built without pyplot: no global figure registry, no GUI
+backend chosen behind the caller's back; ``fig.savefig`` renders it with Agg (PNG), SVG or PDF from the file
+name. One line per group (the mean over the group's runs) and one band (``fill_between``) around it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import QueryError
+
+BANDS = ("std", "sem")
+
+
+def group_label(groups: list[str], values: tuple) -> str:
+    """``optimizer.lr=0.01, seed=None``: the group's keys and values (``config.`` is implied, as in overrides)."""
+    return ", ".join(f"{g.removeprefix('config.')}={v}" for g, v in zip(groups, values))
+
+
+def draw_curves(rows: list[dict[str, Any]], groups: list[str], metric: str, x: str | None, band: str | None,
+                ax: Any = None, title: str | None = None, logy: bool = False,
+                figsize: tuple[float, float] = (6.4, 4.0), dpi: int = 100) -> Any:
+    """Draw ``rows`` (``groups``, ``x``, ``mean``, ``std``, ``sem``, ``n``) and return the figure."""
+    if band is not None and band not in BANDS:
+        raise QueryError(f"unknown band {band!r}; valid: {', '.join(BANDS)} or None")
+    if not rows:
+        raise QueryError(f"nothing to plot: no run selected has values of {metric!r}")
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+        ax = fig.add_subplot()
+    curves: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:  # already ordered by group, then x
+        curves.setdefault(tuple(row[g] for g in groups), []).append(row)
+    for key, points in curves.items():
+        xs = [p["x"] for p in points]
+        mean = [p["mean"] for p in points]
+        label = group_label(groups, key) if groups else metric
+        (line,) = ax.plot(xs, mean, label=label, linewidth=1.5, marker="o" if len(xs) == 1 else None)
+        if band is not None:
+            spread = [p[band] if p[band] is not None else 0.0 for p in points]  # one run: no spread
+            ax.fill_between(xs, [m - s for m, s in zip(mean, spread)], [m + s for m, s in zip(mean, spread)],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(x or "row")
+    ax.set_ylabel(metric)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title if title is not None else
+                 f"{metric}: mean" + (f" ± {band}" if band else "") + " over runs")
+    if groups:
+        ax.legend(fontsize="small")
+    ax.grid(True, alpha=0.3)
+    return ax.figure

@@ -1,0 +1,211 @@
+"""The reader on runs launched for real (subprocesses of a real task): incremental refresh, resumed, interrupted,
+killed and submitted runs, a torn metric line left by a crash, and a read-only logs directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import mlxcore
+from mlxcore import runs
+from mlxcore.reader.engine import DuckDBReader
+from mlxcore.reader.synthetic import backdate, write_run
+
+TASK = '''
+import math, time
+import mlxcore
+
+@mlxcore.launch(config_path="./configs")
+def main(ctx):
+    cfg = ctx.config
+    for epoch in range(cfg.epochs):
+        ctx.logger.log_metrics({"epoch": epoch, "loss": math.exp(-cfg.lr * epoch) + 0.01 * cfg.seed}, log_name="train")
+    ctx.logger.flush()
+    if cfg.sleep:
+        print("ready", flush=True)
+        time.sleep(cfg.sleep)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+class Task:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "configs").mkdir(parents=True)
+        (root / "configs" / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "lr": 0.1, "epochs": 4, "sleep": 0}))
+        (root / "main.py").write_text(TASK)
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def run(self, *args: str) -> None:
+        result = subprocess.run([sys.executable, "main.py", *args], cwd=self.root, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+
+    def start(self, *args: str) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "main.py", "sleep=60", *args], cwd=self.root, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+
+@pytest.fixture
+def task(tmp_path: Path) -> Task:
+    return Task(tmp_path / "project")
+
+
+def test_reopening_rereads_only_the_runs_that_changed_or_appeared(task):
+    task.run("lr=0.1,0.5", "seed=1,2")  # runs 1-4
+    backdate(task.logs)
+    first = DuckDBReader(task.logs)
+    assert first.last_refresh.rebuilt and first.last_refresh.changed == [1, 2, 3, 4]
+    assert DuckDBReader(task.logs).last_refresh.changed == []
+
+    task.run("lr=0.9", "seed=3")                                     # a new run: 5
+    task.run("lr=0.1", "seed=1", "epochs=6", "+mlx.logger.forced_log_id=1")  # run 1 resumed: metadata and rows
+    shutil.rmtree(task.logs / "2")                                    # run 2 deleted
+    again = DuckDBReader(task.logs)
+    stats = again.last_refresh
+    assert (stats.changed, stats.removed, stats.rebuilt) == ([1, 5], [2], False)
+    df = again.filter(columns=["log_id", "config.lr", "config.epochs", "train.loss.count", "info.attempt"])
+    assert df["log_id"].tolist() == [1, 3, 4, 5]
+    assert df.set_index("log_id").loc[1].tolist() == [0.1, 6, 4 + 6, 2]  # the first attempt's rows are kept too
+    assert df.set_index("log_id").loc[5, "config.lr"] == 0.9
+
+
+def test_interrupted_killed_and_submitted_runs_have_their_status(task):
+    interrupted = task.start("seed=1")
+    interrupted.send_signal(signal.SIGINT)
+    interrupted.wait(timeout=30)
+    killed = task.start("seed=2")
+    submitted = write_run(task.logs, {"seed": 3, "lr": 0.2}, status=runs.SUBMITTED)
+    backdate(task.logs)
+    reader = DuckDBReader(task.logs)
+    status = {r["log_id"]: r["status"] for r in reader.filter(columns=["log_id", "status"], result_format="records")}
+    assert status == {1: "INTERRUPTED", 2: "RUNNING", submitted: "SUBMITTED"}
+    assert reader.filter("config.seed == 3", columns=["config.lr", "train.loss.count"], result_format="records") == [
+        {"config.lr": 0.2, "train.loss.count": None}]  # visible, with its config, before it starts
+
+    killed.kill()  # SIGKILL: nothing is written; the file still says RUNNING
+    killed.wait(timeout=30)
+    assert yaml.safe_load((task.logs / "2" / "metadata" / "info.yaml").read_text())["status"] == "RUNNING"
+    reader.refresh()
+    assert reader.last_refresh.changed == [] and reader.last_refresh.status_changed == [2]
+    row = reader.filter("log_id == 2", columns=["status", "info.status", "train.loss.count"]).iloc[0].tolist()
+    assert row == ["DEAD", "DEAD", 4]
+    assert reader.filter("info.status == 'RUNNING'").empty
+
+
+def test_a_torn_line_left_by_a_crash_is_skipped_and_the_resumed_rows_are_kept(task, caplog):
+    task.run("epochs=3")
+    train = task.logs / "1" / "metrics" / "train.json"
+    data = train.read_bytes()
+    train.write_bytes(data[:-10])  # the process died in the middle of writing its last line
+    task.run("epochs=5", "+mlx.logger.forced_log_id=1")  # the resumed run appends after the torn line
+    with caplog.at_level("WARNING", logger="mlxcore.reader"):
+        reader = DuckDBReader(task.logs)
+    assert reader.last_refresh.skipped_lines == {(1, "train"): 1}
+    assert "skipped 1 unreadable metric line(s): run 1 metrics/train.json (1)" in caplog.text
+    assert reader.skipped_lines().values.tolist() == [[1, "train", 1]]
+    rows = reader.metrics("train", keys=["epoch"])
+    # lines: epochs 0, 1, then the torn epoch 2 glued to the resumed epoch 0, then epochs 1-4
+    assert rows["_row"].tolist() == [0, 1, 3, 4, 5, 6]
+    assert rows["epoch"].tolist() == [0, 1, 1, 2, 3, 4]
+    assert reader.filter(columns=["train.epoch.last", "train.epoch.count"]).values.tolist() == [[4, 6]]
+
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for directory, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(directory, name)
+            digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+READ_ONLY_SCRIPT = '''
+import json, os, sys
+from mlxcore.reader.engine import DuckDBReader
+reader = DuckDBReader(sys.argv[1])
+df = reader.filter("config.lr > 0.2", columns=["log_id", "train.loss.last"])
+print(json.dumps({"catalog": str(reader.catalog.path), "ids": df["log_id"].tolist(),
+                  "writable": os.access(sys.argv[1], os.W_OK)}))
+'''
+
+
+def test_a_read_only_logs_directory_gets_its_catalog_in_the_user_cache(task, tmp_path):
+    task.run("lr=0.1,0.5")
+    digest = _tree_digest(task.logs)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    argv = [sys.executable, "-c", READ_ONLY_SCRIPT, str(task.logs)]
+    if os.geteuid() == 0:  # root writes through permissions: mount the logs read-only in a private namespace
+        if shutil.which("unshare") is None:
+            pytest.skip("root without unshare(1): cannot make a read-only logs directory")
+        logs = str(task.logs)
+        script = f'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+        argv = ["unshare", "--mount", "sh", "-c", script, logs, *argv]
+    else:
+        for directory, _, _ in os.walk(task.logs):
+            os.chmod(directory, 0o555)
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    if os.geteuid() != 0:
+        for directory, _, _ in os.walk(task.logs):
+            os.chmod(directory, 0o755)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["writable"] is False and out["ids"] == [2]
+    assert Path(out["catalog"]).is_relative_to(cache / "mlxcore" / "catalogs") and Path(out["catalog"]).exists()
+    assert not (task.logs / runs.STATE_DIR / "catalog.duckdb").exists()
+    assert _tree_digest(task.logs) == digest
+
+
+def test_a_damaged_catalog_is_rebuilt_and_the_default_reader_comes_from_the_settings(task):
+    task.run("lr=0.1,0.5")
+    reader = mlxcore.Reader(task.logs)
+    assert type(reader) is DuckDBReader and reader.catalog.path == task.logs / ".mlxcore" / "catalog.duckdb"
+    reader.catalog.path.write_bytes(b"this is not a DuckDB file" * 100)
+    again = mlxcore.Reader(task.logs)
+    assert again.last_refresh.rebuilt and again.filter()["log_id"].tolist() == [1, 2]
+    with pytest.raises(mlxcore.UnknownChoiceError, match="unknown reader 'sqlite'.*valid: duckdb"):
+        mlxcore.Reader(task.logs, reader="sqlite")
+    with pytest.raises(mlxcore.QueryError, match="does not exist"):
+        mlxcore.Reader(task.root / "nowhere")
+
+
+REFRESH_SCRIPT = """
+import sys
+from mlxcore.reader.engine import DuckDBReader
+print(len(DuckDBReader(sys.argv[1]).last_refresh.changed))
+"""
+
+
+def test_processes_refreshing_at_once_load_each_run_once(tmp_path):
+    from mlxcore.reader.synthetic import build_corpus
+
+    logs = tmp_path / "logs"
+    build_corpus(logs, 120, 5)
+    DuckDBReader(logs)
+    build_corpus(logs, 60, 5)  # new runs, seen by every process below as new
+    procs = [subprocess.Popen([sys.executable, "-c", REFRESH_SCRIPT, str(logs)], stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    assert all(proc.wait(timeout=120) == 0 for proc in procs)
+    reader = DuckDBReader(logs)
+    counts = reader.sql("SELECT count(*) AS n, count(DISTINCT (log_id, _row)) AS d, count(DISTINCT log_id) AS r "
+                        "FROM train", result_format="records")
+    assert counts == [{"n": 180 * 5, "d": 180 * 5, "r": 180}]
+    assert reader.sql('SELECT max("train.loss.count") AS m FROM runs')["m"].tolist() == [5]
