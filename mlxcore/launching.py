@@ -107,22 +107,24 @@ def load_settings(config_dir: Path, overrides: list) -> Any:
 def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | None, argv: list[str]) -> int:
     from .compose import Composer
     from .overrides import parse_command_line
+    from .version_managers import take_handed_off
 
+    prepared = take_handed_off()  # re-executed by a launch that prepared the code already: never prepare twice
     plan = parse_command_line(argv, config_dir)
     settings = load_settings(config_dir, plan.mlx_overrides)
     from .plugins import get_logger_class
 
     get_logger_class(settings.logger.name)  # an unknown logger fails before anything runs
     composer = Composer(config_dir)
-    prepared = None
-    if settings.use_version_manager:
+    if prepared is None and settings.use_version_manager:
         prepared = _prepare_code(settings)
+        os.environ.update(prepared.env)
     if settings.use_scheduler:
         from .submitting import submit_plan
 
         return submit_plan(plan, settings, composer, prepared)
     if prepared is not None and _reexec_needed(prepared):
-        _reexec(prepared)  # does not return
+        _reexec(prepared, settings)  # does not return
     return _run_in_process(task, plan, settings, composer, seeding_function, prepared)
 
 
@@ -140,13 +142,28 @@ def _reexec_needed(prepared: Any) -> bool:
     return os.environ.get(REEXEC_MARKER) != str(prepared.workdir) and prepared.script != Path(sys.argv[0]).absolute()
 
 
-def _reexec(prepared: Any) -> None:
-    """Run the prepared copy of the script instead of this one (same arguments, same interpreter)."""
+def _reexec(prepared: Any, settings: Any) -> None:
+    """Run the prepared copy of the script instead of this one (same arguments, same interpreter); the new
+    process inherits ``prepared`` and writes the same logs directory even when its working directory differs."""
+    from .version_managers import hand_off
+
+    argv = [*sys.argv[1:], *pinned_log_dir(prepared.workdir, settings)]
     os.environ[REEXEC_MARKER] = str(prepared.workdir)
+    hand_off(prepared)
     os.chdir(prepared.workdir)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, str(prepared.script), *sys.argv[1:]])
+    os.execv(sys.executable, [sys.executable, str(prepared.script), *argv])
+
+
+def pinned_log_dir(workdir: Path, settings: Any) -> list[str]:
+    """The override that keeps runs in this launch's logs directory for a process started in ``workdir``
+    (a relative ``logger.parent_log_dir`` would otherwise resolve there); none when ``workdir`` is here."""
+    if Path(workdir).absolute() == Path.cwd().absolute():
+        return []
+    from .subscript import hydra_quote
+
+    return [f"+mlx.logger.parent_log_dir={hydra_quote(str(settings.log_dir_root))}"]
 
 
 def _run_in_process(task: Callable, plan: Any, settings: Any, composer: Any, seeding_function: Callable | None,

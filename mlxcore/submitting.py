@@ -9,6 +9,7 @@ anything is submitted.
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepared: PreparedCode | None) -> int:
-    from .launching import with_forced_id
+    from .launching import pinned_log_dir, with_forced_id
 
     if settings.logger.forced_log_id is not None and len(plan) > 1:
         raise ConfigError("mlx.logger.forced_log_id cannot be combined with a sweep of several points")
@@ -40,6 +41,8 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
     mlx_texts = [o.text for o in plan.mlx_overrides]
     # the jobs must not filter again: each would rescan the whole logs directory
     mlx_texts += ["+mlx.skip_completed=false", "+mlx.rerun_failed=false"]
+    if prepared is not None:  # the code was prepared (and recorded in each run) here: the jobs run it as it is
+        mlx_texts += ["+mlx.use_version_manager=false", *pinned_log_dir(workdir, settings)]
     job_settings = dict(settings.to_dict(), use_scheduler=False)
     point_filter = PointFilter(settings)
     jobs: list[JobSpec] = []
@@ -71,7 +74,8 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
     if not jobs:
         log.info("nothing to submit")
         return 0
-    job_ids = submit_jobs(scheduler, jobs, settings.log_dir_root)
+    env_lines = [f"export {name}={shlex.quote(value)}" for name, value in (prepared.env if prepared else {}).items()]
+    job_ids = submit_jobs(scheduler, jobs, settings.log_dir_root, setup_lines=env_lines)
     ids = ", ".join(str(job.log_id) for job in jobs[:3]) + (f", ... {jobs[-1].log_id}" if len(jobs) > 3 else "")
     log.info("submitted %d run(s) (log ids %s) to %s: job ids %s", len(jobs), ids, scheduler.name,
              ", ".join(job_ids[:3]) + (", ..." if len(job_ids) > 3 else ""))
