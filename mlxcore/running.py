@@ -61,8 +61,14 @@ class RunOutcome:
 def signal_handlers(stop: StopRequest, stop_signals: list[str]) -> Iterator[None]:
     """Install SIGTERM and stop-signal handlers for the duration of the runs; restore the previous ones."""
 
+    terms: list[int] = []
+
     def on_term(signum: int, frame: object) -> None:
-        raise Interrupted(signum)
+        # once only: SLURM signals the task directly AND through the job script, and a second Interrupted
+        # raised while the first is being handled would skip the recording of the run's final status
+        if not terms:
+            terms.append(signum)
+            raise Interrupted(signum)
 
     def on_stop(signum: int, frame: object) -> None:
         stop.trigger(signal.Signals(signum).name)

@@ -6,7 +6,9 @@ scheduler is asked ONE batched status question for all of its job ids. The state
 job the scheduler has forgotten is judged by the run's info alone. Runs that never went through a scheduler
 show their info's status.
 
-Runs are selected by log id (``12``, ``12-15``, ``12,14``) and/or by status (``--status RUNNING``).
+Runs are selected by log id (``12``, ``12-15``, ``12,14``), by status (``--status RUNNING``, the reconciled
+status) and/or by a filter string (``--filter "config.lr <= 1e-2"``, answered by ``mlxcore.Reader``); several
+criteria select the runs that meet all of them.
 """
 
 from __future__ import annotations
@@ -66,6 +68,28 @@ def parse_ids(tokens: tuple[str, ...]) -> set[int] | None:
     return ids
 
 
+def filter_ids(logs: Path, text: str) -> set[int]:
+    """The log ids of ``logs`` that the reader's filter string ``text`` selects."""
+    import mlxcore
+
+    try:
+        reader_class = mlxcore.Reader
+    except AttributeError:
+        raise ConfigError("--filter needs mlxcore.Reader, which this installation does not provide; "
+                          "select runs by log id or --status") from None
+    frame = reader_class(logs).filter(text)
+    return {int(log_id) for log_id in frame["log_id"]}
+
+
+def selected_ids(logs: Path, ids: tuple[str, ...], filter_text: str | None) -> set[int] | None:
+    """The ids given on the command line, intersected with those the filter selects; ``None``: all runs."""
+    chosen = parse_ids(ids)
+    if filter_text:
+        matched = filter_ids(logs, filter_text)
+        chosen = matched if chosen is None else chosen & matched
+    return chosen
+
+
 def _read_yaml(path: Path) -> Any:
     import yaml
 
@@ -77,7 +101,7 @@ def _read_yaml(path: Path) -> Any:
 def collect(logs: Path, ids: set[int] | None = None) -> list[RunState]:
     """The runs of ``logs`` (restricted to ``ids``), each reconciled with its scheduler's live answer."""
     from ..plugins import get_scheduler_class
-    from ..schedulers.submission import SCHEDULER_FILE, reconcile
+    from ..schedulers.submission import SCHEDULER_FILE, current_job_id, reconcile
 
     if not logs.is_dir():
         raise RunError(f"no logs directory {logs}")
@@ -98,9 +122,11 @@ def collect(logs: Path, ids: set[int] | None = None) -> list[RunState]:
         loaded.append((log_id, run_dir, info, record))
 
     by_scheduler: dict[str, list[str]] = {}
-    for *_, record in loaded:
+    job_of: dict[Path, str] = {}  # read once: a job may add its id to metadata/job_ids meanwhile
+    for _, run_dir, _, record in loaded:
         if record and record.get("name") and record.get("job_id") is not None:
-            by_scheduler.setdefault(str(record["name"]), []).append(str(record["job_id"]))
+            job_of[run_dir] = current_job_id(run_dir, record)
+            by_scheduler.setdefault(str(record["name"]), []).append(job_of[run_dir])
     live: dict[str, dict[str, Any]] = {}
     for name, job_ids in by_scheduler.items():
         try:
@@ -114,10 +140,12 @@ def collect(logs: Path, ids: set[int] | None = None) -> list[RunState]:
     out = []
     for log_id, run_dir, info, record in loaded:
         name = str(record["name"]) if record and record.get("name") else None
-        job_id = str(record["job_id"]) if record and record.get("job_id") is not None else None
+        job_id = job_of.get(run_dir) or (str(record["job_id"]) if record and record.get("job_id") is not None else None)
         answer = live.get(name or "", {}).get(job_id or "")
         status = reconcile(info, run_dir, answer)
-        exit_code = answer.exit_code if answer is not None and status in (runs.FAILED, runs.TIMEOUT, runs.CANCELLED) else None
+        # the job's exit code once the scheduler says it ended (a task that wrote FAILED may still be exiting)
+        ended = answer is not None and answer.state in runs.FINAL_STATUSES
+        exit_code = answer.exit_code if ended and status in (runs.FAILED, runs.TIMEOUT, runs.CANCELLED) else None
         detail = None
         if isinstance(info.get("error"), dict) and status == runs.FAILED:
             detail = f"{info['error'].get('type', 'error')}: {info['error'].get('message', '')}".strip()
@@ -156,13 +184,16 @@ def _summary(states: list[RunState]) -> str:
 @click.argument("logs", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("ids", nargs=-1)
 @click.option("--status", "statuses", multiple=True, metavar="STATE", help="Only runs in this state (repeatable).")
+@click.option("--filter", "filter_text", metavar="TEXT", help="Only runs this reader filter selects, e.g. \"config.lr <= 0.01\".")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON, one object per run.")
-def status_command(logs: Path, ids: tuple[str, ...], statuses: tuple[str, ...], as_json: bool) -> None:
+def status_command(logs: Path, ids: tuple[str, ...], statuses: tuple[str, ...], filter_text: str | None,
+                   as_json: bool) -> None:
     """Show the true state of the runs of LOGS (all, or the given ids: 12 12-15 12,14).
 
     Each scheduler is asked once for all of its jobs; when it has forgotten a job, the run's info decides.
     """
-    states = select(collect(logs.absolute(), parse_ids(ids)), statuses)
+    logs = logs.absolute()
+    states = select(collect(logs, selected_ids(logs, ids, filter_text)), statuses)
     if as_json:
         click.echo(json.dumps([s.row() for s in states], indent=1))
         return
@@ -178,19 +209,22 @@ def status_command(logs: Path, ids: tuple[str, ...], statuses: tuple[str, ...], 
 @click.argument("ids", nargs=-1)
 @click.option("--status", "statuses", multiple=True, metavar="STATE",
               help="Cancel the runs in this state (repeatable), e.g. --status PENDING.")
+@click.option("--filter", "filter_text", metavar="TEXT",
+              help="Cancel the runs this reader filter selects, e.g. \"config.optimizer.lr > 0.1\".")
 @click.option("--all", "cancel_all", is_flag=True, help="Cancel every active run of LOGS.")
-def cancel_command(logs: Path, ids: tuple[str, ...], statuses: tuple[str, ...], cancel_all: bool) -> None:
-    """Cancel runs of LOGS: by id (12 12-15 12,14), by --status, or --all active runs.
+def cancel_command(logs: Path, ids: tuple[str, ...], statuses: tuple[str, ...], filter_text: str | None,
+                   cancel_all: bool) -> None:
+    """Cancel runs of LOGS: by id (12 12-15 12,14), by --status, by --filter, or --all active runs.
 
     The runs are marked (they end CANCELLED, not INTERRUPTED) and each scheduler gets one cancel call.
     """
     from ..plugins import get_scheduler_class
     from ..schedulers.submission import cancel_runs
 
-    selected_ids = parse_ids(ids)
-    if selected_ids is None and not statuses and not cancel_all:
-        raise ConfigError("say which runs to cancel: log ids (12 12-15), --status STATE, or --all")
-    states = select(collect(logs.absolute(), selected_ids), statuses)
+    if not ids and not statuses and not filter_text and not cancel_all:
+        raise ConfigError("say which runs to cancel: log ids (12 12-15), --status STATE, --filter TEXT, or --all")
+    logs = logs.absolute()
+    states = select(collect(logs, selected_ids(logs, ids, filter_text)), statuses)
     targets = [s for s in states if s.status in ACTIVE]
     for s in states:
         if s not in targets:

@@ -88,6 +88,14 @@ class Scheduler(ABC):
     max_array_size: ClassVar[int | None] = None
     #: environment variable holding the job id inside a job (recorded in the run's info)
     job_id_variable: ClassVar[str | None] = None
+    #: True when each array job receives its run directory and command as its ARGUMENTS (OAR's
+    #: ``--array-param-file`` appends one line of a parameter file to each array job's command), instead of
+    #: reading them from the argument file by array index; the plugin writes that parameter file itself
+    array_job_in_arguments: ClassVar[bool] = False
+    #: True when the scheduler may restart a job under a NEW job id (OAR resubmits an idempotent job as a new
+    #: job): every job then appends its ``job_id_variable`` to the run's ``metadata/job_ids``, and status and
+    #: cancel follow the latest id (:func:`mlxcore.schedulers.submission.current_job_id`)
+    restarts_under_new_id: ClassVar[bool] = False
     #: commands that must be on PATH, and what to tell a user who lacks them
     required_commands: ClassVar[tuple[str, ...]] = ()
     missing_commands_hint: ClassVar[str] = ""
@@ -177,15 +185,19 @@ class Scheduler(ABC):
 
 
 def run_command(argv: list[str], *, error: type[SchedulerError] = SchedulerError, env_extra: dict | None = None,
-                timeout: float = 120, cwd: Path | None = None) -> str:
-    """Run a scheduler command; return stdout, or raise ``error`` quoting its stderr (one line)."""
+                timeout: float = 120, cwd: Path | None = None, hint: str = "") -> str:
+    """Run a scheduler command; return stdout, or raise ``error`` quoting its stderr (one line).
+
+    ``hint`` is added to the error when the command is not on PATH (how to get it: a plugin's
+    :attr:`Scheduler.missing_commands_hint`).
+    """
     import os
 
     env = {**os.environ, **(env_extra or {})}
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
     except FileNotFoundError:
-        raise SchedulerError(f"{argv[0]!r} not found on PATH") from None
+        raise SchedulerError(f"{argv[0]!r} not found on PATH" + (f": {hint}" if hint else "")) from None
     except subprocess.TimeoutExpired:
         raise error(f"{argv[0]} did not answer within {timeout:.0f} s") from None
     if proc.returncode != 0:

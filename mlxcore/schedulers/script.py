@@ -2,7 +2,9 @@
 
 Each job is described by one line of shell that sets ``run_dir`` and the ``command`` array, both written
 with :func:`shlex.quote`, so paths with spaces and quotes survive. A single job embeds its line; an array job
-reads line ``index - first_index + 1`` of an argument file. The body then:
+reads line ``index - first_index + 1`` of an argument file, or, when the scheduler hands each array job its
+own parameters (:attr:`~mlxcore.schedulers.base.Scheduler.array_job_in_arguments`), takes the run directory
+and the command words from its arguments. The body then:
 
 - appends stdout/stderr to ``$run_dir/log.stdout`` / ``log.stderr``;
 - runs the task in the background and forwards USR1, USR2, TERM and INT to it: with SLURM's
@@ -15,9 +17,12 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from .. import runs
 from .base import JobSpec, Scheduler, Submission
 
 FORWARDED_SIGNALS = ("USR1", "USR2", "TERM", "INT")
+#: ``metadata/job_ids``: one line per attempt of a run (see :attr:`Scheduler.restarts_under_new_id`)
+JOB_IDS_FILE = "job_ids"
 
 
 def job_line(job: JobSpec) -> str:
@@ -29,7 +34,12 @@ def job_line(job: JobSpec) -> str:
 def render_script(scheduler: Scheduler, submission: Submission, args_file: Path | None) -> str:
     """The full text of the job script for ``submission`` (``args_file`` is set for arrays)."""
     lines = ["#!/bin/bash", *scheduler.directives(submission), f"# job script written by mlxcore for scheduler {scheduler.name!r}", "set -u"]
-    if submission.array:
+    if submission.array and scheduler.array_job_in_arguments:  # the scheduler passes "RUN_DIR COMMAND..."
+        lines += [
+            'if [ "$#" -lt 2 ]; then echo "mlxcore: this array job got no run directory and command as arguments" >&2; exit 2; fi',
+            'run_dir=$1; shift; command=("$@")',
+        ]
+    elif submission.array:
         index = scheduler.array_index_variable
         offset = scheduler.array_first_index - 1
         lines += [
@@ -42,6 +52,10 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
     workdir = shlex.quote(str(submission.jobs[0].workdir))
     lines += [
         'exec >>"$run_dir/log.stdout" 2>>"$run_dir/log.stderr"',
+    ]
+    if scheduler.restarts_under_new_id and scheduler.job_id_variable:  # every attempt's job id, in order
+        lines.append(f'echo "${{{scheduler.job_id_variable}:-}}" >>"$run_dir/metadata/{JOB_IDS_FILE}"')
+    lines += [
         f"cd {workdir} || exit 2",
         f"export MLXCORE_SCHEDULER={shlex.quote(scheduler.name)}",
     ]
@@ -60,8 +74,10 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
     if preempted:
         from ..running import PREEMPTED_EXIT_CODE
 
-        lines += ["code=$?", f'if [ "$code" -eq {PREEMPTED_EXIT_CODE} ]; then', *(f"  {line}" for line in preempted),
-                  "fi", 'exit "$code"']
+        # the exit code alone could be the task's own sys.exit(3): the run's info must say PREEMPTED too
+        said_preempted = f'grep -qx "status: {runs.PREEMPTED}" "$run_dir/metadata/info.yaml" 2>/dev/null'
+        lines += ["code=$?", f'if [ "$code" -eq {PREEMPTED_EXIT_CODE} ] && {said_preempted}; then',
+                  *(f"  {line}" for line in preempted), "fi", 'exit "$code"']
     else:
         lines.append("exit $?")
     return "\n".join(lines) + "\n"

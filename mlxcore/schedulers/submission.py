@@ -8,6 +8,7 @@ and a cancel writes the marker ``metadata/cancel_requested``. No two processes e
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,12 +16,14 @@ from typing import Any
 
 from .. import runs
 from .base import JobSpec, JobStatus, Scheduler, Submission
-from .script import args_file_text, render_script
+from .script import JOB_IDS_FILE, args_file_text, render_script
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_FILE = "scheduler.yaml"
 CANCEL_MARKER = "cancel_requested"
+#: in an array's submission directory: ``tasks/<array index>`` is a symlink to that task's run directory
+TASKS_DIR = "tasks"
 
 
 def chunks(jobs: list[JobSpec], scheduler: Scheduler) -> list[list[JobSpec]]:
@@ -70,6 +73,7 @@ def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path, setup_lin
         script = directory / "job.sh"
         args_file: Path | None = directory / "jobs.args"
         runs.write_atomic(args_file, args_file_text(group))
+        link_array_tasks(directory / TASKS_DIR, group, scheduler.array_first_index)
     else:
         script, args_file = group[0].run_dir / "script.sh", None
     submission = Submission(jobs=group, script=script, array=array, setup_lines=list(setup_lines))
@@ -78,17 +82,48 @@ def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path, setup_lin
     return submission
 
 
+def link_array_tasks(tasks: Path, group: list[JobSpec], first_index: int) -> None:
+    """``tasks/<index>`` -> run directory, for each task of an array.
+
+    A scheduler writes its own messages (``CANCELLED ... DUE TO TIME LIMIT``) to an output file named by a
+    pattern in which only the array index varies (SLURM's ``%a``): pointed at
+    ``<submission>/tasks/<index>/log.stderr``, they land in the task's run directory. Cheap (one symlink a
+    task), so made for every array; a scheduler whose pattern names job ids instead links those itself.
+    """
+    tasks.mkdir(parents=True, exist_ok=True)
+    for offset, job in enumerate(group):
+        link = tasks / str(first_index + offset)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        os.symlink(job.run_dir, link)
+
+
+def array_tasks_dir(submission: Submission) -> Path:
+    """Where :func:`link_array_tasks` put the links of ``submission`` (an array)."""
+    return submission.script.parent / TASKS_DIR
+
+
 def read_scheduler_record(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "metadata" / SCHEDULER_FILE
     return runs.read_yaml(path) if path.exists() else None
+
+
+def current_job_id(run_dir: Path, record: dict[str, Any]) -> str:
+    """The job to ask the scheduler about for this run: the submitted one, or, when the scheduler restarted it
+    under a new id (:attr:`Scheduler.restarts_under_new_id`), the latest id in ``metadata/job_ids``."""
+    try:
+        attempts = (run_dir / "metadata" / JOB_IDS_FILE).read_text().split()
+    except OSError:
+        attempts = []
+    return attempts[-1] if attempts else str(record["job_id"])
 
 
 def reconcile(info: dict[str, Any], run_dir: Path, live: JobStatus | None) -> str:
     """A run's true state from its own info, the cancel marker and the scheduler's live answer.
 
     A final status written by the run itself wins, except that a job the scheduler killed (TIMEOUT,
-    CANCELLED) while the run was interrupted is reported as the scheduler saw it. When the scheduler has
-    forgotten the job, the run's info decides.
+    CANCELLED, or PREEMPTED: OAR kills a best-effort job outright) while the run was interrupted is reported
+    as the scheduler saw it. When the scheduler has forgotten the job, the run's info decides.
     """
     own = runs.effective_status(info, run_dir)
     cancelled = (run_dir / "metadata" / CANCEL_MARKER).exists()
@@ -96,7 +131,7 @@ def reconcile(info: dict[str, Any], run_dir: Path, live: JobStatus | None) -> st
         return live.state  # the job requeued itself after the stop: it waits (or restarts) to resume the run
     if own in (runs.COMPLETE, runs.FAILED, runs.PREEMPTED):
         return own
-    if live is not None and live.state in (runs.TIMEOUT, runs.CANCELLED, runs.FAILED):
+    if live is not None and live.state in (runs.TIMEOUT, runs.CANCELLED, runs.FAILED, runs.PREEMPTED):
         return live.state
     if cancelled and own in (runs.INTERRUPTED, runs.SUBMITTED, runs.DEAD):
         return runs.CANCELLED
@@ -112,7 +147,7 @@ def cancel_runs(scheduler: Scheduler, run_dirs: list[Path]) -> list[str]:
         record = read_scheduler_record(run_dir)
         if record and record.get("name") == scheduler.name:
             (run_dir / "metadata" / CANCEL_MARKER).touch()
-            job_ids.append(str(record["job_id"]))
+            job_ids.append(current_job_id(run_dir, record))
     if job_ids:
         scheduler.cancel(job_ids)
     return job_ids

@@ -1,0 +1,328 @@
+"""The ``slurm`` scheduler: the pieces of :class:`mlxcore.schedulers.base.Scheduler` for SLURM.
+
+Everything else (run directories, the job script's body, the argument file of arrays, signal forwarding,
+recording job ids) is the core's. Here:
+
+- **directives**: job name, ``--output``/``--error`` into the run directory (``--open-mode=append``, so a
+  requeued job keeps what it printed), ``--array=0-N[%throttle]``, the generic resources translated, the
+  stop signal ``--signal=B:USR1@<grace>`` and ``--requeue``, then the user's native options verbatim.
+  Array tasks write into their run directories through the core's symlinks ``<submission>/tasks/<index>``
+  (SLURM's ``%a`` is the only per-task part of a filename pattern).
+- **submission**: ``sbatch --parsable SCRIPT`` (argv, never a shell string); the id is parsed from its
+  output or an error quotes the output. Array task ``i`` of job ``J`` is recorded as ``J_i``.
+- **status**: ONE ``squeue -h -r -t all -j J1,J2,... -O ...`` call for any number of jobs (no sacct: it
+  needs slurmdbd; beyond :data:`MAX_LISTED_JOBS` distinct jobs, one ``squeue`` of every job, filtered here).
+  Jobs SLURM has forgotten (older than ``MinJobAge``, or pending array tasks cancelled one by one, which
+  SLURM drops at once) are left out; the run's info and the cancel marker decide.
+- **cancel**: ONE ``scancel`` with the tasks of an array folded into ``J_[0-3,7]``.
+- **preemption**: when the task's run ended PREEMPTED (it got the stop signal and returned), the job script
+  requeues its own job: ``scontrol requeue $SLURM_JOB_ID``, or ``J_i`` for an array task, because the last
+  task of an array runs under the array's own id, and requeueing that id requeues every task of the array.
+  The requeued job re-runs the same point with the same forced log id, so it resumes in the same run
+  directory, where ``load_checkpoint`` finds what the preempted attempt saved.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mlxcore import runs
+from mlxcore.errors import ConfigError, SchedulerError, SubmissionError
+from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_command
+from mlxcore.schedulers.submission import array_tasks_dir
+
+log = logging.getLogger(__name__)
+
+#: SLURM job states (``squeue %T``) in mlxcore's words
+STATES: dict[str, str] = {
+    "PENDING": runs.PENDING, "CONFIGURING": runs.PENDING, "REQUEUED": runs.PENDING, "REQUEUE_HOLD": runs.PENDING,
+    "REQUEUE_FED": runs.PENDING, "RESV_DEL_HOLD": runs.PENDING, "SUSPENDED": runs.PENDING,
+    "RUNNING": runs.RUNNING, "COMPLETING": runs.RUNNING, "STAGE_OUT": runs.RUNNING, "SIGNALING": runs.RUNNING,
+    "RESIZING": runs.RUNNING,
+    "COMPLETED": runs.COMPLETE,
+    "FAILED": runs.FAILED, "NODE_FAIL": runs.FAILED, "OUT_OF_MEMORY": runs.FAILED, "BOOT_FAIL": runs.FAILED,
+    "DEADLINE": runs.FAILED, "SPECIAL_EXIT": runs.FAILED, "REVOKED": runs.CANCELLED,
+    "TIMEOUT": runs.TIMEOUT,
+    "CANCELLED": runs.CANCELLED,
+    "PREEMPTED": runs.PREEMPTED,
+}
+
+#: ``squeue -O`` fields, ``|``-terminated; the reason last, as it is free text
+SQUEUE_FORMAT = "JobArrayID:|,JobID:|,State:|,exit_code:|,RestartCnt:|,Reason:|"
+
+#: options mlxcore sets itself: a native option setting them is ignored (``mlxcore sub`` scripts have them)
+MANAGED_LONG = ("--output", "--error", "--array", "--open-mode", "--parsable")
+MANAGED_SHORT = ("-o", "-e", "-a")
+
+HINT = ("the slurm scheduler (plugin mlxcore-slurm) needs SLURM's client tools (sbatch, squeue, scancel, "
+        "scontrol) on PATH: run on a SLURM login node, or install them (Debian: apt-get install slurm-client)")
+
+#: SLURM's default MaxArraySize, used when the cluster's cannot be read
+DEFAULT_MAX_ARRAY_SIZE = 1001
+
+#: above this many distinct jobs, ``squeue`` is asked about every job instead of a ``-j`` list (the list would
+#: near the kernel's 128 KiB limit on one argument)
+MAX_LISTED_JOBS = 2000
+
+
+def cluster_answers(timeout: float = 15) -> bool:
+    """True when a SLURM controller answers ``sinfo`` and has a node that can run jobs (the tests and the
+    benchmark use it to find out whether there is a cluster here)."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return False
+    try:
+        result = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    usable = {"idle", "mixed", "allocated", "completing"}
+    return result.returncode == 0 and any(state.strip("*~#") in usable for state in result.stdout.split())
+
+
+def quote_directive(value: str) -> str:
+    """``value`` for an ``#SBATCH`` line: sbatch splits on blanks, honours ``"..."`` and backslash escapes."""
+    if value and re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def filename_pattern(path: Path | str) -> str | None:
+    """``path`` as a SLURM filename pattern (``%`` doubled), or ``None`` when SLURM cannot express it: the job
+    step drops every backslash of a pattern, and a directive cannot hold a newline."""
+    text = str(path)
+    if "\\" in text or "\n" in text:
+        return None
+    return text.replace("%", "%%")
+
+
+def is_managed(option: str) -> bool:
+    head = option.strip().split(None, 1)[0] if option.strip() else ""
+    if head.startswith("--"):
+        return head.split("=", 1)[0] in MANAGED_LONG
+    return any(head == short or (head.startswith(short) and len(head) > 2) for short in MANAGED_SHORT)
+
+
+def decode_exit(raw: str) -> int | None:
+    """squeue's ``exit_code`` is a wait status: the exit code, or 128 + the signal that killed the job."""
+    try:
+        status = int(raw)
+    except ValueError:
+        return None
+    signal = status & 0x7F
+    return 128 + signal if signal else (status >> 8) & 0xFF
+
+
+def parse_squeue(output: str) -> list[dict[str, Any]]:
+    """Rows of ``squeue -h -O SQUEUE_FORMAT`` output."""
+    rows = []
+    for line in output.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split("|", 5)
+        if len(parts) < 6:
+            raise SchedulerError(f"unexpected squeue output line {line!r}")
+        array_id, raw_id, state, exit_code, restarts, reason = (p.strip() for p in parts)
+        rows.append({"array_id": array_id, "raw_id": raw_id, "state": state, "exit_code": decode_exit(exit_code),
+                     "restarts": int(restarts) if restarts.isdigit() else 0,
+                     "reason": None if reason.rstrip("|") in ("", "None") else reason.rstrip("|")})
+    return rows
+
+
+class SlurmScheduler(Scheduler):
+    """Submit sweeps to SLURM, as one job array by default (``mlx.scheduler.name: slurm``)."""
+
+    name = "slurm"
+    directive_prefix = "#SBATCH"
+    array_index_variable = "SLURM_ARRAY_TASK_ID"
+    array_first_index = 0
+    job_id_variable = "SLURM_JOB_ID"
+    required_commands = ("sbatch", "squeue", "scancel", "scontrol")
+    missing_commands_hint = HINT
+    extra_options: ClassVar[dict[str, Any]] = {
+        "requeue": True,  #: submit with --requeue, and requeue the job when its run ends PREEMPTED
+        "max_requeues": 20,  #: stop requeueing after this many restarts (SLURM_RESTART_COUNT)
+        "signal": "USR1",  #: sent to the job script ``signal_grace`` seconds before the time limit (B:)
+        "array_throttle": None,  #: at most this many array tasks at once (``--array=0-N%throttle``)
+        "max_array_size": None,  #: split arrays larger than this (default: the cluster's MaxArraySize)
+    }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for option in self.native_options:
+            if "\n" in option:
+                raise ConfigError(f"mlx.scheduler.options: {option!r} holds a newline")
+        kept = [o for o in self.native_options if not is_managed(o)]
+        for option in self.native_options:
+            if option not in kept:
+                log.warning("ignoring SLURM option %r: mlxcore sets the output, error, array and open mode itself", option)
+        self.native_options = kept
+        for key in ("max_requeues", "array_throttle", "max_array_size"):
+            value = self.options[key]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "max_requeues" else 1)):
+                raise ConfigError(f"mlx.scheduler.{key} must be a positive integer, got {value!r}")
+        signal = self.options["signal"]
+        if signal is not None and not (isinstance(signal, str) and re.fullmatch(r"(SIG)?[A-Z0-9]+", signal)):
+            raise ConfigError(f"mlx.scheduler.signal must be a signal name like USR1, got {signal!r}")
+        self.signal = signal[3:] if signal and signal.startswith("SIG") else signal
+        self.max_array_size = self.options["max_array_size"]
+
+    # -- availability and cluster limits -------------------------------------------------------------------
+    def check_available(self) -> None:
+        super().check_available()
+        if self.max_array_size is None:
+            self.max_array_size = self.cluster_max_array_size()
+
+    def cluster_max_array_size(self) -> int:
+        try:
+            output = run_command(["scontrol", "show", "config"], timeout=30)
+        except SchedulerError as exc:
+            log.debug("cannot read MaxArraySize (%s); assuming %d", exc, DEFAULT_MAX_ARRAY_SIZE)
+            return DEFAULT_MAX_ARRAY_SIZE
+        match = re.search(r"^MaxArraySize\s*=\s*(\d+)", output, re.MULTILINE)
+        return int(match.group(1)) if match else DEFAULT_MAX_ARRAY_SIZE
+
+    # -- script ------------------------------------------------------------------------------------------
+    def directives(self, submission: Submission) -> list[str]:
+        jobs = submission.jobs
+        name = jobs[0].name if not submission.array else f"mlxcore-{jobs[0].log_id}-{jobs[-1].log_id}"
+        options = [f"--job-name={quote_directive(name)}"]
+        stdout, stderr = self.output_patterns(submission)
+        options += [f"--output={quote_directive(stdout)}", f"--error={quote_directive(stderr)}", "--open-mode=append"]
+        if submission.array:
+            throttle = self.options["array_throttle"]
+            options.append(f"--array=0-{len(jobs) - 1}" + (f"%{throttle}" if throttle else ""))
+        generic = self.generic
+        if generic.time is not None:
+            options.append(f"--time={self.translate_time()}")
+        if generic.cpus_per_task is not None:
+            options.append(f"--cpus-per-task={int(generic.cpus_per_task)}")
+        if generic.gpus is not None:
+            options.append(f"--gres=gpu:{int(generic.gpus)}")
+        if generic.mem is not None:
+            options.append(f"--mem={quote_directive(str(generic.mem))}")
+        if generic.partition is not None:
+            options.append(f"--partition={quote_directive(str(generic.partition))}")
+        if self.signal:
+            options.append(f"--signal=B:{self.signal}@{int(self.signal_grace)}")
+        options.append("--requeue" if self.options["requeue"] else "--no-requeue")
+        options += self.native_options
+        return [f"{self.directive_prefix} {option}" for option in options]
+
+    def output_patterns(self, submission: Submission) -> tuple[str, str]:
+        """``--output``/``--error`` patterns: the run directory's ``log.stdout``/``log.stderr``."""
+        base = array_tasks_dir(submission) if submission.array else submission.jobs[0].run_dir
+        pattern = filename_pattern(base)
+        if pattern is None:
+            log.warning("SLURM cannot write into %s (a backslash or newline in the path): its own messages go to "
+                        "/dev/null; the task's output still goes to the run directory", base)
+            return "/dev/null", "/dev/null"
+        if submission.array:
+            pattern += "/%a"
+        return f"{pattern}/log.stdout", f"{pattern}/log.stderr"
+
+    def preempted_lines(self, submission: Submission) -> list[str]:
+        if not self.options["requeue"]:
+            return []
+        limit = int(self.options["max_requeues"])
+        return [
+            'requeue_id=${SLURM_ARRAY_TASK_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}',
+            'requeue_id=${requeue_id:-$SLURM_JOB_ID}',
+            f'if [ "${{SLURM_RESTART_COUNT:-0}}" -lt {limit} ]; then',
+            '  echo "mlxcore: run preempted: requeueing SLURM job $requeue_id" >&2',
+            '  scontrol requeue "$requeue_id" || echo "mlxcore: scontrol requeue $requeue_id failed" >&2',
+            "else",
+            f'  echo "mlxcore: run preempted {limit} times already (mlx.scheduler.max_requeues): not requeued" >&2',
+            "fi",
+        ]
+
+    # -- submission ----------------------------------------------------------------------------------------
+    def submit_argv(self, submission: Submission) -> list[str]:
+        return ["sbatch", "--parsable", str(submission.script)]
+
+    def parse_job_ids(self, output: str, submission: Submission) -> list[str]:
+        lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+        match = re.fullmatch(r"(\d+)(;\S+)?", lines[-1]) if lines else None
+        if match is None:
+            raise SubmissionError(f"sbatch --parsable printed no job id: {output.strip()!r}")
+        job_id = match.group(1)
+        if submission.array:
+            return [f"{job_id}_{index}" for index in range(len(submission.jobs))]
+        return [job_id]
+
+    # -- status and cancel ---------------------------------------------------------------------------------
+    def status(self, job_ids: list[str]) -> dict[str, JobStatus]:
+        if not job_ids:
+            return {}
+        bases = list(dict.fromkeys(str(job_id).split("_", 1)[0] for job_id in job_ids))
+        argv = ["squeue", "-h", "-r", "-t", "all", "-O", SQUEUE_FORMAT]
+        if len(bases) <= MAX_LISTED_JOBS:
+            argv[-2:-2] = ["-j", ",".join(bases)]
+        try:
+            output = self._run(argv)
+        except SchedulerError as exc:
+            if "Invalid job id" in str(exc):  # squeue's answer when the one id it was given is forgotten
+                return {}
+            raise
+        return match_rows(parse_squeue(output), map(str, job_ids))
+
+    def cancel(self, job_ids: list[str]) -> None:
+        if job_ids:
+            self._run(["scancel", *fold_array_tasks(map(str, job_ids))])
+
+    def _run(self, argv: list[str]) -> str:
+        try:
+            return run_command(argv, timeout=60)
+        except SchedulerError as exc:
+            if "not found on PATH" in str(exc):
+                raise SchedulerError(f"{argv[0]!r} not found on PATH: {HINT}") from None
+            raise
+
+
+def match_rows(rows: list[dict[str, Any]], job_ids: Any) -> dict[str, JobStatus]:
+    """Each job id's row: by array id (``J_i``), by raw job id, or, for an array task, by the record of its
+    whole array (a pending array cancelled as a whole collapses into one row ``J``)."""
+    by_array: dict[str, dict[str, Any]] = {}
+    by_raw: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        by_array[row["array_id"]] = row
+        by_raw.setdefault(row["raw_id"], row)
+    out = {}
+    for job_id in job_ids:
+        row = by_array.get(job_id) or by_raw.get(job_id)
+        if row is None and "_" in job_id:
+            whole = by_array.get(job_id.split("_", 1)[0])
+            row = whole if whole is not None and whole["raw_id"] == whole["array_id"] else None
+        if row is None:
+            continue
+        state = STATES.get(row["state"].split()[0] if row["state"] else "", runs.PENDING)
+        reason = row["reason"]
+        if row["restarts"]:
+            reason = f"{reason}; restarts={row['restarts']}" if reason else f"restarts={row['restarts']}"
+        out[job_id] = JobStatus(job_id, state, exit_code=row["exit_code"], reason=reason)
+    return out
+
+
+def fold_array_tasks(job_ids: Any) -> list[str]:
+    """``["7_0", "7_1", "7_2", "7_5", "9"]`` -> ``["7_[0-2,5]", "9"]``: one scancel argument per array."""
+    plain: list[str] = []
+    tasks: dict[str, list[int]] = {}
+    for job_id in job_ids:
+        base, sep, index = job_id.partition("_")
+        if sep and index.isdigit():
+            tasks.setdefault(base, []).append(int(index))
+        else:
+            plain.append(job_id)
+    out = list(dict.fromkeys(plain))
+    for base, indices in tasks.items():
+        ranges: list[list[int]] = []
+        for i in sorted(set(indices)):
+            if ranges and i == ranges[-1][1] + 1:
+                ranges[-1][1] = i
+            else:
+                ranges.append([i, i])
+        out.append(f"{base}_[" + ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges) + "]")
+    return out

@@ -1,0 +1,84 @@
+"""Helpers of the mlx_slurm tests (plain functions; the fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TASK = Path(__file__).resolve().parent / "tasks" / "train.py"
+
+
+def run(argv: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess:
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, "MLXCORE_LOG_LEVEL": "INFO", **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"{argv} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def quote(value: str) -> str:
+    from mlxcore.subscript import hydra_quote
+
+    return hydra_quote(value)
+
+
+def run_dirs(logs: Path) -> list[Path]:
+    if not logs.exists():
+        return []
+    return sorted((p for p in logs.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def status_rows(logs: Path, *ids: str) -> dict[int, dict[str, Any]]:
+    """``mlxcore status LOGS --json`` as ``{log_id: row}``."""
+    result = run([sys.executable, "-m", "mlxcore", "status", str(logs), *ids, "--json"], logs.parent)
+    return {row["log_id"]: row for row in json.loads(result.stdout)}
+
+
+def wait_status(logs: Path, accept: set[str], timeout: float = 60, ids: tuple[str, ...] = (),
+                count: int | None = None, exit_code: bool = False) -> dict[int, dict[str, Any]]:
+    """Poll ``mlxcore status`` until every run's status is in ``accept`` (and, with ``exit_code``, its job's
+    exit code is known), or the timeout passes."""
+    deadline = time.time() + timeout
+    while True:
+        rows = status_rows(logs, *ids)
+        done = rows and all(row["status"] in accept and (not exit_code or row["exit_code"] is not None)
+                            for row in rows.values()) and (count is None or len(rows) == count)
+        if done or time.time() > deadline:
+            return rows
+        time.sleep(0.3)
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists() and text in path.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not in {path} after {timeout} s: {path.read_text() if path.exists() else 'missing'}")
+
+
+def job_id(run_dir: Path) -> str:
+    from mlxcore.schedulers.submission import read_scheduler_record
+
+    record = read_scheduler_record(run_dir)
+    assert record is not None, f"{run_dir} has no scheduler record"
+    return str(record["job_id"])
+
+
+def read_info(run_dir: Path) -> dict[str, Any]:
+    from mlxcore import runs
+
+    return runs.read_yaml(run_dir / "metadata" / "info.yaml")
+
+
+def metrics(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    path = run_dir / "metrics" / f"{name}.json"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+

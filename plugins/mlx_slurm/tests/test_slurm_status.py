@@ -1,0 +1,133 @@
+"""``mlxcore status`` and ``mlxcore cancel`` on the REAL local SLURM: TIMEOUT, CANCELLED, FAILED with its exit
+code, forgotten jobs, one batched ``squeue`` per status."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from slurm_testlib import job_id, read_info, run, run_dirs, status_rows, wait_for_text, wait_status
+
+import mlxcore
+from mlxcore import runs
+from mlxcore.runs import read_yaml, write_yaml
+from mlxcore.schedulers.submission import CANCEL_MARKER, SCHEDULER_FILE
+
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
+
+
+def mlxcore_cli(*args: str, check: bool = True, cwd: Path | None = None, env: dict[str, str] | None = None):
+    return run([sys.executable, "-m", "mlxcore", *args], cwd or Path.cwd(), check=check, env=env)
+
+
+def test_a_job_past_its_time_limit_is_timeout(timeout_run):
+    """Submitted at the start of the session (conftest), with ``time: 1`` and a task that ignores the stop
+    signal: SLURM kills it 60-90 s after it started."""
+    rows = wait_status(timeout_run, {runs.TIMEOUT, runs.COMPLETE, runs.FAILED, runs.CANCELLED}, timeout=180)
+    (row,) = rows.values()
+    assert row["status"] == runs.TIMEOUT and row["detail"] == "TimeLimit", row
+    run_dir = run_dirs(timeout_run)[0]
+    info = read_info(run_dir)
+    assert info["status"] == runs.INTERRUPTED and info["signal"] == "SIGTERM"  # what the task saw
+    assert "DUE TO TIME LIMIT" in (run_dir / "log.stderr").read_text()  # slurmstepd's line, in the run dir
+    table = mlxcore_cli("status", str(timeout_run)).stdout
+    assert "TIMEOUT" in table and "1 run(s): 1 TIMEOUT" in table
+
+
+def test_a_failed_run_shows_its_exit_code_and_error(launch, logs):
+    launch("x=1,2", "mode=fail")
+    rows = wait_status(logs, {runs.FAILED, runs.COMPLETE}, timeout=60, exit_code=True)
+    assert [(r["status"], r["exit_code"]) for r in rows.values()] == [(runs.FAILED, 1)] * 2, rows
+    assert rows[1]["detail"] == "ValueError: failing on purpose at x=1"
+
+
+def test_cancel_by_id_and_by_status(launch, logs):
+    launch("x=1", "mode=sleep")
+    launch("x=2,3", "mode=sleep", "+mlx.scheduler.options=[--hold]")  # held: PENDING until cancelled
+    first = run_dirs(logs)[0]
+    wait_for_text(first / "log.stdout", "ready")
+    rows = wait_status(logs, {runs.RUNNING, runs.PENDING}, timeout=30)
+    assert [r["status"] for r in rows.values()] == [runs.RUNNING, runs.PENDING, runs.PENDING], rows
+
+    out = mlxcore_cli("cancel", str(logs), "1").stdout
+    assert f"cancelled 1 run(s) on slurm (1): job ids {job_id(first)}" in out
+    rows = wait_status(logs, {runs.CANCELLED}, timeout=30, ids=("1",))
+    assert rows[1]["status"] == runs.CANCELLED
+    assert read_info(first)["status"] == runs.CANCELLED  # the task saw the marker and said so itself
+
+    out = mlxcore_cli("cancel", str(logs), "--status", "PENDING").stdout
+    assert "cancelled 2 run(s) on slurm (2, 3)" in out
+    rows = wait_status(logs, {runs.CANCELLED}, timeout=30)
+    assert [r["status"] for r in rows.values()] == [runs.CANCELLED] * 3, rows
+    assert [read_info(d)["status"] for d in run_dirs(logs)[1:]] == [runs.SUBMITTED] * 2  # never started
+    assert "run 1: CANCELLED, nothing to cancel" in mlxcore_cli("cancel", str(logs), "1").stdout
+
+
+def test_cancel_needs_a_selection(launch, logs):
+    launch("x=1", "+mlx.scheduler.options=[--hold]")
+    result = mlxcore_cli("cancel", str(logs), check=False)
+    assert result.returncode == 2 and "say which runs to cancel" in result.stderr
+    mlxcore_cli("cancel", str(logs), "--all")
+    assert wait_status(logs, {runs.CANCELLED}, timeout=30)[1]["status"] == runs.CANCELLED
+
+
+def test_cancel_by_filter(launch, logs):
+    launch("x=1,2,3", "+mlx.scheduler.options=[--hold]")
+    result = mlxcore_cli("cancel", str(logs), "--filter", "config.x == 2", check=False)
+    if not hasattr(mlxcore, "Reader"):  # the reader is not in this installation yet: a clear error, nothing cancelled
+        assert result.returncode == 2 and "--filter needs mlxcore.Reader" in result.stderr, result.stderr
+        mlxcore_cli("cancel", str(logs), "2")
+    else:
+        assert result.returncode == 0, result.stderr
+        assert "cancelled 1 run(s) on slurm (2)" in result.stdout
+    rows = wait_status(logs, {runs.CANCELLED}, timeout=30, ids=("2",))
+    assert rows[2]["status"] == runs.CANCELLED
+    assert [r["status"] for r in status_rows(logs, "1", "3").values()] == [runs.PENDING] * 2
+    if hasattr(mlxcore, "Reader"):
+        shown = mlxcore_cli("status", str(logs), "--filter", "config.x >= 2", "--json").stdout
+        assert [(r["log_id"], r["status"]) for r in json.loads(shown)] == [(2, runs.CANCELLED), (3, runs.PENDING)]
+    mlxcore_cli("cancel", str(logs), "--all")
+
+
+def test_status_asks_squeue_once_for_every_job(launch, logs, tmp_path):
+    """A ``squeue`` wrapper on PATH counts the calls and runs the real squeue: the answer is the cluster's."""
+    launch("x=1,2,3", "+mlx.scheduler.options=[--hold]")
+    launch("x=4,5", "+mlx.scheduler.options=[--hold]")
+    launch("x=6", "+mlx.scheduler.options=[--hold]")
+    spy = tmp_path / "spy-bin"
+    spy.mkdir()
+    calls = tmp_path / "squeue.calls"
+    (spy / "squeue").write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\nexec /usr/bin/squeue "$@"\n')
+    (spy / "squeue").chmod(0o755)
+    result = mlxcore_cli("status", str(logs), "--json", env={"PATH": f"{spy}:{os.environ['PATH']}"})
+    assert calls.read_text().count("\n") == 1, calls.read_text()
+    assert '"status": "PENDING"' in result.stdout and result.stdout.count('"PENDING"') == 6
+    mlxcore_cli("cancel", str(logs), "--all")
+    rows = wait_status(logs, {runs.CANCELLED}, timeout=30)
+    assert [r["status"] for r in rows.values()] == [runs.CANCELLED] * 6
+
+
+def test_forgotten_jobs_are_judged_by_the_runs_info(launch, logs):
+    """SLURM forgets a job MinJobAge (300 s) after it ended, and a pending array task cancelled on its own at
+    once; the test points finished runs at ids the cluster never had instead of waiting."""
+    launch("x=1,2,3,4")
+    rows = wait_status(logs, {runs.COMPLETE, runs.FAILED}, timeout=60)
+    assert [r["status"] for r in rows.values()] == [runs.COMPLETE] * 4
+    dirs = run_dirs(logs)
+    for run_dir, forgotten in zip(dirs, ["999991", "999992_3", "999993", "999994"]):
+        record = read_yaml(run_dir / "metadata" / SCHEDULER_FILE)
+        write_yaml(run_dir / "metadata" / SCHEDULER_FILE, {**record, "job_id": forgotten})
+    info = read_yaml(dirs[2] / "metadata" / "info.yaml")
+    write_yaml(dirs[2] / "metadata" / "info.yaml", {**info, "status": runs.SUBMITTED})  # it never ran
+    write_yaml(dirs[3] / "metadata" / "info.yaml", {**info, "status": runs.SUBMITTED})
+    (dirs[3] / "metadata" / CANCEL_MARKER).touch()  # ... and was cancelled with mlxcore cancel
+    rows = status_rows(logs)
+    assert [(r["status"], r["detail"]) for r in rows.values()] == [
+        (runs.COMPLETE, None), (runs.COMPLETE, None), (runs.SUBMITTED, "unknown to slurm"), (runs.CANCELLED, None)]
+    from mlx_slurm.scheduler import SlurmScheduler
+
+    assert SlurmScheduler().status(["999991"]) == {}  # squeue exits 1 for a single unknown id
+    assert SlurmScheduler().status(["999991", "999992_3"]) == {}  # ... and 0 for several

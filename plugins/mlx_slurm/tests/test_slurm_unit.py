@@ -1,0 +1,212 @@
+"""Unit layer (no cluster): script rendering, option checks, and parsing of outputs recorded from the real
+local SLURM 22.05 cluster (scripts/clusters/slurm-up.sh)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlx_slurm.scheduler import (
+    SlurmScheduler, decode_exit, filename_pattern, fold_array_tasks, is_managed, match_rows, parse_squeue, quote_directive,
+)
+from mlxcore import runs
+from mlxcore.errors import ConfigError, SchedulerError, SubmissionError, UnknownChoiceError
+from mlxcore.plugins import get_scheduler_class
+from mlxcore.schedulers.base import JobSpec, JobStatus, Submission
+from mlxcore.schedulers.script import render_script
+from mlxcore.schedulers.submission import reconcile
+
+#: ``squeue -h -r -t all -j ... -O "JobArrayID:|,JobID:|,State:|,exit_code:|,RestartCnt:|,Reason:|"`` on the local
+#: cluster (scripts/clusters/slurm-up.sh), jobs submitted with ``sbatch --wrap``: 38 requeued by ``scontrol
+#: requeue``, restarted, then cancelled while running; 39 cancelled while running; 36 a held 3-task array
+#: cancelled task by task (it collapses into one row); 33 a completed 2-task array (task 0 got job id 40);
+#: 34 ``exit 3``; 35 a held 2-task array; 37 ``--time=1`` killed at its limit
+RECORDED_SQUEUE = """\
+38|38|CANCELLED|15|1|None|
+39|39|CANCELLED|15|0|None|
+36|36|CANCELLED|0|0|JobHeldUser|
+33_0|40|COMPLETED|0|0|None|
+33_1|33|COMPLETED|0|0|None|
+34|34|FAILED|768|0|NonZeroExitCode|
+35_0|35|PENDING|0|0|JobHeldUser|
+35_1|35|PENDING|0|0|JobHeldUser|
+37|37|TIMEOUT|15|0|TimeLimit|
+"""
+#: the same query a few seconds after submission: 38 pending after its requeue
+RECORDED_REQUEUED = "38|38|PENDING|0|1|BeginTime|\n"
+
+
+def jobs(tmp_path: Path, n: int, root: str = "logs") -> list[JobSpec]:
+    return [JobSpec(i, tmp_path / root / str(i), ["python", "main.py", f"x={i}", f"+mlx.logger.forced_log_id={i}"],
+                    tmp_path, f"mlxcore-{i}") for i in range(1, n + 1)]
+
+
+def test_the_plugin_registers_the_slurm_scheduler():
+    assert get_scheduler_class("slurm") is SlurmScheduler
+
+
+def test_single_job_script(tmp_path):
+    scheduler = SlurmScheduler(time="02:00:00", cpus_per_task=4, mem="16G", gpus=1, partition="gpu",
+                               options=["--qos=normal", "--account=ml"], signal_grace=90)
+    (job,) = jobs(tmp_path, 1)
+    text = render_script(scheduler, Submission([job], job.run_dir / "script.sh", False), None)
+    directives = [line for line in text.splitlines() if line.startswith("#SBATCH")]
+    assert directives == [
+        "#SBATCH --job-name=mlxcore-1",
+        f"#SBATCH --output={tmp_path}/logs/1/log.stdout",
+        f"#SBATCH --error={tmp_path}/logs/1/log.stderr",
+        "#SBATCH --open-mode=append",
+        "#SBATCH --time=02:00:00",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --gres=gpu:1",
+        "#SBATCH --mem=16G",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --signal=B:USR1@90",
+        "#SBATCH --requeue",
+        "#SBATCH --qos=normal",
+        "#SBATCH --account=ml",
+    ]
+    assert 'scontrol requeue "$requeue_id"' in text and 'if [ "$code" -eq 3 ] && grep' in text
+    subprocess.run(["bash", "-n"], input=text, text=True, check=True)
+
+
+def test_array_script_throttle_and_no_requeue(tmp_path):
+    scheduler = SlurmScheduler(array_throttle=2, requeue=False, time=90)
+    group = jobs(tmp_path, 3)
+    script = tmp_path / "logs" / ".mlxcore" / "submissions" / "1-3" / "job.sh"
+    text = render_script(scheduler, Submission(group, script, True), script.parent / "jobs.args")
+    assert "#SBATCH --array=0-2%2" in text
+    assert "#SBATCH --job-name=mlxcore-1-3" in text
+    assert f"#SBATCH --output={script.parent}/tasks/%a/log.stdout" in text
+    assert "#SBATCH --time=1:30:00" in text
+    assert "#SBATCH --no-requeue" in text and "scontrol requeue" not in text
+    subprocess.run(["bash", "-n"], input=text, text=True, check=True)
+
+
+def test_paths_with_spaces_quotes_and_percent_are_quoted_for_sbatch(tmp_path):
+    root = "logs dir with space's \"q\" %x"
+    (job,) = jobs(tmp_path, 1, root)
+    text = render_script(SlurmScheduler(), Submission([job], job.run_dir / "script.sh", False), None)
+    expected = str(tmp_path / root / "1" / "log.stdout").replace("%", "%%").replace('"', '\\"')
+    assert f'#SBATCH --output="{expected}"' in text
+    assert quote_directive("plain-value_1.0") == "plain-value_1.0"
+    assert quote_directive('a "b" c\\d') == '"a \\"b\\" c\\\\d"'
+    # the job step drops every backslash of a filename pattern: such paths cannot be expressed
+    assert filename_pattern("/tmp/a\\b") is None and filename_pattern("/tmp/50%") == "/tmp/50%%"
+
+
+def test_unknown_option_lists_the_valid_ones():
+    with pytest.raises(UnknownChoiceError) as info:
+        SlurmScheduler(cpus=4)
+    message = str(info.value)
+    for valid in ("cpus_per_task", "time", "gpus", "mem", "partition", "options", "array_throttle", "signal_grace"):
+        assert valid in message
+
+
+@pytest.mark.parametrize("options", [{"array_throttle": 0}, {"max_requeues": -1}, {"signal": "usr 1"},
+                                     {"options": ["--qos=a\n#SBATCH --x"]}, {"options": 3}])
+def test_bad_option_values(options):
+    with pytest.raises(ConfigError):
+        SlurmScheduler(**options)
+
+
+def test_options_mlxcore_manages_are_ignored(caplog):
+    scheduler = SlurmScheduler(options=["--output=x.out", "-e err", "-a 1-3", "--open-mode=truncate", "--qos=a",
+                                        "--exclusive", "-c 2"])
+    assert scheduler.native_options == ["--qos=a", "--exclusive", "-c 2"]
+    assert is_managed("-ofile") and not is_managed("--oversubscribe") and not is_managed("-c 2")
+
+
+def test_parse_job_ids(tmp_path):
+    scheduler = SlurmScheduler()
+    single = Submission(jobs(tmp_path, 1), tmp_path / "a.sh", False)
+    array = Submission(jobs(tmp_path, 3), tmp_path / "b.sh", True)
+    assert scheduler.parse_job_ids("42\n", single) == ["42"]
+    assert scheduler.parse_job_ids("42;cluster\n", single) == ["42"]
+    assert scheduler.parse_job_ids("sbatch: warning: something\n43\n", array) == ["43_0", "43_1", "43_2"]
+    with pytest.raises(SubmissionError, match="Submitted batch job 44"):
+        scheduler.parse_job_ids("Submitted batch job 44\n", single)
+    with pytest.raises(SubmissionError, match="''"):
+        scheduler.parse_job_ids("", single)
+
+
+def test_parse_recorded_squeue_output():
+    rows = {row["array_id"]: row for row in parse_squeue(RECORDED_SQUEUE)}
+    assert rows["38"]["state"] == "CANCELLED" and rows["38"]["exit_code"] == 143 and rows["38"]["restarts"] == 1
+    assert rows["34"]["exit_code"] == 3 and rows["34"]["reason"] == "NonZeroExitCode"
+    assert rows["33_0"]["raw_id"] == "40" and rows["33_0"]["reason"] is None
+    assert rows["37"]["state"] == "TIMEOUT" and rows["37"]["exit_code"] == 128 + 15 and rows["37"]["reason"] == "TimeLimit"
+    assert parse_squeue(RECORDED_REQUEUED)[0]["restarts"] == 1
+    assert decode_exit("0") == 0 and decode_exit("256") == 1 and decode_exit("x") is None
+    with pytest.raises(SchedulerError, match="unexpected squeue output"):
+        parse_squeue("38|CANCELLED\n")
+
+
+def test_recorded_rows_match_array_raw_and_collapsed_ids():
+    rows = parse_squeue(RECORDED_SQUEUE)
+    answer = match_rows(rows, ["38", "39", "36_0", "36_2", "33_0", "33_1", "40", "34", "35_1", "37", "999", "35_7"])
+    assert {k: v.state for k, v in answer.items()} == {
+        "38": runs.CANCELLED, "39": runs.CANCELLED, "36_0": runs.CANCELLED, "36_2": runs.CANCELLED,
+        "33_0": runs.COMPLETE, "33_1": runs.COMPLETE, "40": runs.COMPLETE, "34": runs.FAILED, "35_1": runs.PENDING,
+        "37": runs.TIMEOUT}  # 40 is the raw id of 33_0; 999 and 35_7 are unknown (35 is a live array, not collapsed)
+    assert answer["38"].reason == "restarts=1" and answer["34"].exit_code == 3 and answer["35_1"].reason == "JobHeldUser"
+    (requeued,) = match_rows(parse_squeue(RECORDED_REQUEUED), ["38"]).values()
+    assert requeued.state == runs.PENDING and requeued.reason == "BeginTime; restarts=1"
+
+
+def test_array_tasks_are_folded_for_scancel():
+    assert fold_array_tasks(["7_0", "7_1", "7_2", "7_5", "9", "8_3", "7_1"]) == ["9", "7_[0-2,5]", "8_[3]"]
+    assert fold_array_tasks([]) == []
+
+
+def test_missing_client_tools_name_the_plugin_need(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SchedulerError, match="needs SLURM's client tools"):
+        SlurmScheduler().check_available()
+    with pytest.raises(SchedulerError, match="needs SLURM's client tools"):
+        SlurmScheduler().status(["1"])
+
+
+def test_reconcile_a_requeued_preempted_run(tmp_path):
+    (tmp_path / "metadata").mkdir()
+    info = {"status": runs.PREEMPTED}
+    assert reconcile(info, tmp_path, JobStatus("1", runs.PENDING)) == runs.PENDING
+    assert reconcile(info, tmp_path, JobStatus("1", runs.FAILED, exit_code=3)) == runs.PREEMPTED  # not requeued
+    assert reconcile(info, tmp_path, None) == runs.PREEMPTED
+    assert reconcile({"status": runs.INTERRUPTED}, tmp_path, JobStatus("1", runs.TIMEOUT)) == runs.TIMEOUT
+
+
+def test_generated_script_requeues_only_a_preempted_run_and_at_most_max_requeues(tmp_path):
+    """The rendered body under bash with SLURM's variables set by hand and a fake ``scontrol`` that records its
+    arguments: the real-cluster test (test_slurm_preempt.py) shows one requeue; reaching ``max_requeues`` there
+    would take 20 requeues of 11 s each, and a task that exits 3 without being preempted needs no cluster."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path}/scontrol.args\n")
+    (bin_dir / "scontrol").chmod(0o755)
+    (job,) = jobs(tmp_path, 1)
+    (job.run_dir / "metadata").mkdir(parents=True)
+    info = job.run_dir / "metadata" / "info.yaml"
+    job.command = ["sh", "-c", 'echo "$GREETING"; exit 3']
+    submission = Submission([job], job.run_dir / "script.sh", False, setup_lines=["set -e", "export GREETING=hi"])
+    text = render_script(SlurmScheduler(max_requeues=2), submission, None)
+    calls = tmp_path / "scontrol.args"
+
+    def run_script(**variables: str) -> int:
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "77", **variables}
+        return subprocess.run(["bash", "-c", text], env=env, capture_output=True, timeout=30).returncode
+
+    info.write_text("log_id: 1\nstatus: FAILED\n")  # the task's own exit(3): not a preemption
+    assert run_script() == 3 and not calls.exists()
+    assert (job.run_dir / "log.stdout").read_text() == "hi\n"  # the setup lines ran, set -e did not cut the rest
+    info.write_text("log_id: 1\nstatus: PREEMPTED\n")
+    assert run_script() == 3 and calls.read_text() == "requeue 77\n"
+    # the last task of an array runs under the array's id: requeue the task, never the whole array
+    assert run_script(SLURM_ARRAY_JOB_ID="77", SLURM_ARRAY_TASK_ID="4") == 3
+    assert calls.read_text().splitlines()[-1] == "requeue 77_4"
+    assert run_script(SLURM_RESTART_COUNT="2") == 3  # max_requeues reached: not requeued again
+    assert len(calls.read_text().splitlines()) == 2
+    assert "not requeued" in (job.run_dir / "log.stderr").read_text()
