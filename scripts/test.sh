@@ -44,8 +44,13 @@ start_cluster() {  # start_cluster NAME: a real cluster for plugins/mlx_NAME's t
         echo "test.sh: not root, $1 is not started; its tests will skip (they fail under CI=true)" >&2
         return 0
     fi
-    scripts/clusters/"$1"-up.sh
-    started+=("$1")
+    local out
+    out=$(scripts/clusters/"$1"-up.sh 2>&1) || { echo "$out" >&2; return 1; }
+    echo "$out" >&2
+    case "$out" in  # a cluster someone else started (another session's tests) is theirs to stop
+        *"already up"*) ;;
+        *) started+=("$1") ;;
+    esac
 }
 [ -d plugins/mlx_slurm ] && start_cluster slurm
 [ -d plugins/mlx_oar ] && start_cluster oar

@@ -77,8 +77,8 @@ def filter_ids(logs: Path, text: str) -> set[int]:
     except AttributeError:
         raise ConfigError("--filter needs mlxcore.Reader, which this installation does not provide; "
                           "select runs by log id or --status") from None
-    frame = reader_class(logs).filter(text)
-    return {int(log_id) for log_id in frame["log_id"]}
+    rows = reader_class(logs).filter(text, result_format="records", columns=["log_id"])
+    return {int(row["log_id"]) for row in rows}
 
 
 def selected_ids(logs: Path, ids: tuple[str, ...], filter_text: str | None) -> set[int] | None:
@@ -162,46 +162,6 @@ def select(states: list[RunState], statuses: tuple[str, ...]) -> list[RunState]:
         return states
     wanted = {s.upper() for s in statuses}
     return [s for s in states if s.status in wanted]
-
-
-def _table(states: list[RunState]) -> str:
-    rows = [("id", "status", "job id", "exit", "detail")]
-    for s in states:
-        detail = (s.detail or "").splitlines()[0][:80] if s.detail else ""
-        rows.append((str(s.log_id), s.status, s.job_id or "-", "-" if s.exit_code is None else str(s.exit_code), detail))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip() for row in rows)
-
-
-def _summary(states: list[RunState]) -> str:
-    counts: dict[str, int] = {}
-    for s in states:
-        counts[s.status] = counts.get(s.status, 0) + 1
-    return f"{len(states)} run(s): " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-
-
-@click.command("status")
-@click.argument("logs", type=click.Path(file_okay=False, path_type=Path))
-@click.argument("ids", nargs=-1)
-@click.option("--status", "statuses", multiple=True, metavar="STATE", help="Only runs in this state (repeatable).")
-@click.option("--filter", "filter_text", metavar="TEXT", help="Only runs this reader filter selects, e.g. \"config.lr <= 0.01\".")
-@click.option("--json", "as_json", is_flag=True, help="Output JSON, one object per run.")
-def status_command(logs: Path, ids: tuple[str, ...], statuses: tuple[str, ...], filter_text: str | None,
-                   as_json: bool) -> None:
-    """Show the true state of the runs of LOGS (all, or the given ids: 12 12-15 12,14).
-
-    Each scheduler is asked once for all of its jobs; when it has forgotten a job, the run's info decides.
-    """
-    logs = logs.absolute()
-    states = select(collect(logs, selected_ids(logs, ids, filter_text)), statuses)
-    if as_json:
-        click.echo(json.dumps([s.row() for s in states], indent=1))
-        return
-    if not states:
-        click.echo("no runs")
-        return
-    click.echo(_table(states))
-    click.echo(_summary(states))
 
 
 @click.command("cancel")

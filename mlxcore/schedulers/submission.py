@@ -57,7 +57,7 @@ def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_l
                 })
             job_ids.extend(ids)
             del pending[: len(group)]
-            log.info("submitted %d job(s) to %s: %s", len(group), scheduler.name, ", ".join(ids[:5]))
+            log.debug("submitted %d job(s) to %s: %s", len(group), scheduler.name, ", ".join(ids[:5]))
     except BaseException:
         for job in pending:
             shutil.rmtree(job.run_dir, ignore_errors=True)

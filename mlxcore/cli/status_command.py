@@ -1,0 +1,178 @@
+"""``mlxcore status``: one table of the runs of a logs directory, their true state, and what tells them apart.
+
+Each run's state comes from :func:`mlxcore.cli.jobs_command.collect` (the run's own info reconciled with ONE
+batched status call per scheduler). The table adds what a user scans a sweep for: the config keys that vary
+across the shown runs (keys equal everywhere say nothing), the last value of chosen metrics, and the duration
+(so far, for a running run). Config and metric values come from the reader's catalog (incremental, so a warm
+``status`` costs tens of milliseconds); when the reader cannot answer, the table still shows the states.
+
+``--watch`` redraws until no shown run is waiting or running (live on a terminal; otherwise a new table
+whenever a state changes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import runs
+from ..errors import MlxcoreError
+from .jobs_command import ACTIVE, RunState, collect, selected_ids, select
+
+log = logging.getLogger(__name__)
+
+SUMMARIES = ("last", "min", "max", "mean", "count")
+
+
+def split_selection(tokens: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """Positional words: log ids (``12``, ``12-15``, ``12,14``) and, for the rest, one filter string."""
+    ids = tuple(t for t in tokens if t.replace(",", "").replace("-", "").isdigit())
+    rest = " ".join(t for t in tokens if t not in ids)
+    return ids, rest
+
+
+def metric_column(spec: str) -> str:
+    """``train.loss`` -> ``train.loss.last``; ``train.loss.min`` stays."""
+    return spec if spec.rsplit(".", 1)[-1] in SUMMARIES and spec.count(".") >= 2 else f"{spec}.last"
+
+
+def duration(info: dict[str, Any], status: str, now: float) -> float | None:
+    if isinstance(info.get("duration_s"), (int, float)) and status not in ACTIVE:
+        return float(info["duration_s"])
+    start = info.get("start_timestamp")
+    if status == runs.RUNNING and isinstance(start, (int, float)):
+        return now - start
+    return None
+
+
+def human(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def details(logs: Path, log_ids: list[int], metrics: list[str]) -> tuple[list[str], dict[int, dict[str, Any]]]:
+    """The varying config columns plus the metric columns, and their values by log id (from the catalog)."""
+    from ..reader.metrics import q
+    from .query_command import open_reader
+
+    reader = open_reader(logs, None)
+    try:
+        wanted_metrics = [reader.schema().column(metric_column(m), "--metric") for m in metrics]
+        config = [c for c in reader.columns if c.startswith("config.")]
+        if not log_ids:
+            return [], {}
+        names, rows = reader.rows(
+            f"SELECT log_id, {', '.join(q(c) for c in [*config, *wanted_metrics]) or 'NULL'} FROM runs "
+            f"WHERE log_id IN ({', '.join(str(i) for i in log_ids)})", what="status")
+    finally:
+        reader.close()
+    values = {int(row[0]): dict(zip(names[1:], row[1:])) for row in rows}
+    varying = [c for c in config if len({json.dumps(v.get(c), default=str) for v in values.values()}) > 1]
+    return [*varying, *wanted_metrics], values
+
+
+def table(states: list[RunState], columns: list[str], values: dict[int, dict[str, Any]]) -> str:
+    from .query_command import format_table
+
+    now = time.time()
+    names = ["id", "status", *(c.removeprefix("config.") for c in columns), "duration", "job id", "detail"]
+    rows = []
+    for s in states:
+        extra = values.get(s.log_id, {})
+        detail = (s.detail or "").splitlines()[0][:60] if s.detail else ""
+        if s.exit_code not in (None, 0):
+            detail = f"exit {s.exit_code}" + (f": {detail}" if detail else "")
+        rows.append((s.log_id, s.status, *(extra.get(c) for c in columns), human(duration(s.info, s.status, now)),
+                     s.job_id or "-", detail))
+    return format_table(names, rows)
+
+
+def summary(states: list[RunState]) -> str:
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    return f"{len(states)} run(s): " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def snapshot(logs: Path, ids: set[int] | None, statuses: tuple[str, ...], metrics: list[str]) -> tuple[list[RunState], str]:
+    states = select(collect(logs, ids), statuses)
+    if not states:
+        return states, "no runs"
+    try:
+        columns, values = details(logs, [s.log_id for s in states], metrics)
+    except MlxcoreError as exc:
+        if metrics:  # the user asked for these columns: a bad metric name is their error to see
+            raise
+        log.warning("config values not shown: %s", exc)
+        columns, values = [], {}
+    return states, f"{table(states, columns, values)}\n{summary(states)}"
+
+
+@click.command("status")
+@click.argument("logs", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("selection", nargs=-1)
+@click.option("--status", "statuses", multiple=True, metavar="STATE", help="Only runs in this state (repeatable).")
+@click.option("--filter", "filter_text", metavar="TEXT", help="Only runs this filter selects, e.g. \"config.lr <= 0.01\".")
+@click.option("--metric", "metrics", multiple=True, metavar="STREAM.KEY",
+              help="Show this metric's last value (train.loss) or another summary (train.loss.min); repeatable.")
+@click.option("--watch", is_flag=True, help="Refresh until no shown run is waiting or running.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON, one object per run.")
+def status_command(logs: Path, selection: tuple[str, ...], statuses: tuple[str, ...], filter_text: str | None,
+                   metrics: tuple[str, ...], watch: bool, interval: float, as_json: bool) -> None:
+    """Show the true state of the runs of LOGS: all, some ids (12 12-15 12,14) and/or a filter string
+    ("config.optimizer.lr <= 0.01").
+
+    Each scheduler is asked once for all of its jobs; when it has forgotten a job, the run's info decides. The
+    table shows the config keys that vary across the shown runs, --metric values and durations.
+    """
+    logs = logs.absolute()
+    ids_words, positional_filter = split_selection(selection)
+    text = " & ".join(f"({t})" for t in (positional_filter, filter_text) if t)
+    ids = selected_ids(logs, ids_words, text or None)
+    if as_json:
+        click.echo(json.dumps([s.row() for s in select(collect(logs, ids), statuses)], indent=1))
+        return
+    if not watch:
+        click.echo(snapshot(logs, ids, statuses, list(metrics))[1])
+        return
+    _watch(lambda: snapshot(logs, ids, statuses, list(metrics)), interval)
+
+
+def _watch(render: Any, interval: float) -> None:
+    """Redraw ``render()`` until none of its runs is active; Ctrl-C ends the watch (not the runs)."""
+    try:
+        if sys.stdout.isatty():
+            from rich.live import Live
+            from rich.text import Text
+
+            with Live(Text(""), auto_refresh=False) as live:
+                while True:
+                    states, text = render()
+                    live.update(Text(text), refresh=True)
+                    if not any(s.status in ACTIVE for s in states):
+                        return
+                    time.sleep(interval)
+        shown = None
+        while True:
+            states, text = render()
+            key = [(s.log_id, s.status) for s in states]
+            if key != shown:
+                click.echo(text + "\n")
+                shown = key
+            if not any(s.status in ACTIVE for s in states):
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,76 @@
+"""``mlxcore status`` on real runs: states, the config keys that vary, metric values, durations, filters, --watch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+
+def status(project, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["mlxcore", "status", str(project.logs), *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+def header_and_rows(output: str) -> tuple[list[str], list[list[str]]]:
+    lines = output.splitlines()
+    return lines[0].split(), [line.split() for line in lines[2:] if line.strip() and "run(s):" not in line]
+
+
+def test_the_table_shows_varying_keys_metrics_and_durations(project):
+    assert project.run("x=1,2", "opt.name=sgd,adam").returncode == 0
+    result = status(project, "--metric", "setup.x", "--metric", "end.done.count")
+    assert result.returncode == 0, result.stderr
+    header, rows = header_and_rows(result.stdout)
+    assert header[:2] == ["id", "status"]
+    assert "x" in header and "opt.name" in header  # they vary across the runs
+    assert "opt.lr" not in header and "seed" not in header and "mode" not in header  # the same everywhere
+    assert "setup.x.last" in header and "end.done.count" in header and "duration" in header
+    assert [row[:2] for row in rows] == [["1", "COMPLETE"], ["2", "COMPLETE"], ["3", "COMPLETE"], ["4", "COMPLETE"]]
+    x = header.index("setup.x.last")
+    assert sorted(row[x] for row in rows) == ["1", "1", "2", "2"]
+    assert all(row[header.index("duration")].endswith("s") for row in rows)
+    assert result.stdout.rstrip().endswith("4 run(s): 4 COMPLETE")
+
+
+def test_ids_and_filter_strings_select_runs(project):
+    assert project.run("x=1,2,3", "mode=fail_if", "+fail_at=2").returncode == 1
+    result = status(project, "1-3", "config.x >= 2")
+    assert result.returncode == 0, result.stderr
+    _, rows = header_and_rows(result.stdout)
+    assert [row[:2] for row in rows] == [["2", "FAILED"], ["3", "COMPLETE"]]
+    assert "ValueError: boom at x=2" in result.stdout
+    only_failed = status(project, "--status", "FAILED", "--json")
+    assert [row["log_id"] for row in json.loads(only_failed.stdout)] == [2]
+    combined = status(project, "config.x >= 2", "--filter", "info.status == 'COMPLETE'", "--json")
+    assert [row["log_id"] for row in json.loads(combined.stdout)] == [3]
+
+
+def test_a_bad_metric_or_filter_is_one_line_naming_the_choices(project):
+    assert project.run().returncode == 0
+    result = status(project, "--metric", "setup.seed_sen")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "setup.seed_seen.last" in result.stderr
+    result = status(project, "config.y == 1")
+    assert result.returncode == 2 and "config.x" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_running_run_shows_its_time_so_far_and_watch_follows_it_to_the_end(project, tmp_path):
+    env = {"MLXCORE_LOCAL_STATE": str(tmp_path / "pool")}
+    submitted = project.run("x=1,2", "mode=sleep", "+sleep=3", "+mlx.use_scheduler=true",
+                            "+mlx.scheduler.detach=true", "+mlx.scheduler.workers=1", env=env)
+    assert submitted.returncode == 0, submitted.stderr
+    deadline = time.time() + 30
+    while project.info(1)["status"] != "RUNNING" and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    result = status(project, env=env)
+    header, rows = header_and_rows(result.stdout)
+    assert [row[:2] for row in rows] == [["1", "RUNNING"], ["2", "PENDING"]]
+    assert float(rows[0][header.index("duration")].rstrip("s")) >= 1.0
+    watched = status(project, "--watch", "--interval", "0.3", env=env)  # not a terminal: a table per change
+    assert watched.returncode == 0, watched.stderr
+    tables = [t for t in watched.stdout.split("\n\n") if t.strip()]
+    assert len(tables) >= 2
+    assert tables[-1].rstrip().endswith("2 run(s): 2 COMPLETE")
