@@ -74,6 +74,8 @@ def parse_command_line(args: Sequence[str], config_dir: Path) -> SweepPlan:
     plan = SweepPlan([], [], [])
     for override in parsed:
         key = override.key_or_group
+        if not key:  # hydra's grammar lets '=v' through; the empty key would name the config directory itself
+            raise ConfigError(f"bad override {override.input_line!r}: no key before '=' (write key=value)")
         kind = _kind(override)
         if key == "mlx" or key.startswith("mlx."):
             if override.is_sweep_override():

@@ -171,6 +171,13 @@ def run_point(
         fields["signal"] = signal.Signals(signum).name
         exit_code = 128 + signum
         raise
+    except SystemExit as exc:  # the task asked the process to end: record how, then honour it
+        failed = exc.code not in (None, 0)
+        status, exit_code = (runs.FAILED, 1) if failed else (runs.COMPLETE, 0)
+        if failed:
+            fields["error"] = {"type": "SystemExit", "message": f"the task called sys.exit({exc.code!r})",
+                               "traceback": traceback.format_exc()}
+        raise
     except Exception as exc:
         status, exit_code = runs.FAILED, 1
         fields["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}

@@ -18,6 +18,7 @@ and an id is never reused, even after its directory is deleted.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import socket
 import tempfile
@@ -106,11 +107,23 @@ def forced_run_dir(parent: Path, log_id: int) -> Path:
     return run_dir
 
 
+@functools.lru_cache(maxsize=1)
+def file_mode() -> int:
+    """What ``open()`` would create: 0666 minus the umask (read once; setting it back is the only way to read it)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write through a temporary file in the same directory and rename: readers never see half a file."""
+    """Write through a temporary file in the same directory and rename: readers never see half a file.
+
+    The file gets the permissions a plain ``open()`` would give it (``mkstemp`` alone makes it 0600, and
+    colleagues sharing a cluster's logs directory could not read it)."""
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, mode) as handle:
             handle.write(data)
         os.replace(tmp, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 
@@ -83,6 +84,9 @@ def test_bad_override_is_one_line_and_creates_no_run(project):
 def test_malformed_override_is_one_line(project):
     result = project.run("x=[1,2")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    result = project.run("=3")
+    assert result.returncode == 2 and "'=3'" in result.stderr and "no key" in result.stderr
+    assert project.run_ids() == []
 
 
 def test_unknown_framework_setting_lists_valid_keys(project):
@@ -144,3 +148,14 @@ def test_interpolations_are_resolved_in_the_saved_config(project):
     project.write_config({"seed": 0, "x": 4, "y": "${x}"})
     assert project.run().returncode == 0
     assert project.config(1)["y"] == 4
+
+
+@pytest.mark.parametrize("code, status, returncode", [(0, "COMPLETE", 0), (4, "FAILED", 4), ("bye", "FAILED", 1)])
+def test_a_task_calling_sys_exit_records_its_status_and_ends_the_process(project, code, status, returncode):
+    result = project.run("mode=exit", f"+code={code}", "x=1,2")
+    assert result.returncode == returncode, result.stderr
+    assert project.run_ids() == [1]  # the process ended, as the task asked: the second point is not run
+    info = project.info(1)
+    assert info["status"] == status and info.get("end_time")
+    if status == "FAILED":
+        assert info["error"]["message"] == f"the task called sys.exit({code!r})"

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -173,3 +174,13 @@ def test_streams_are_teed_to_files(project):
     out = (project.logs / "1" / "log.stdout").read_text()
     assert "to stdout" in out and "from a child process" in out
     assert "to stderr" in (project.logs / "1" / "log.stderr").read_text()
+
+
+def test_files_get_the_permissions_the_umask_allows(project):
+    # mkstemp alone would make every metadata file and checkpoint 0600: unreadable by colleagues on a cluster
+    result = subprocess.run(project.command("mode=resume", "+epochs=1"), cwd=project.root, capture_output=True,
+                            text=True, timeout=120, preexec_fn=lambda: os.umask(0o027))
+    assert result.returncode == 0, result.stderr
+    run = project.logs / "1"
+    for path in (run / "metadata" / "info.yaml", run / "metadata" / "config.yaml", run / "checkpoints" / "ckpt.pickle"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path

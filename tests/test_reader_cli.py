@@ -54,6 +54,14 @@ def test_json_is_a_list_of_records_with_nulls(logs):
     assert records[1]["last"] is None and isinstance(records[0]["last"], float)  # NaN is not JSON: null
 
 
+def test_timestamps_with_a_time_zone_come_out(logs):
+    result = query(logs, "--sql", "SELECT TIMESTAMPTZ '2026-01-02 03:04:05+00' AS t, now() IS NOT NULL AS ok",
+                   "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["ok"] is True and row["t"].startswith("2026-01-02")
+
+
 def test_the_table_shows_the_default_columns_aligned(logs):
     result = query(logs, "config.optimizer.lr == 0.001 & config.model.depth == 2")
     lines = result.stdout.splitlines()

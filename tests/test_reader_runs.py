@@ -109,6 +109,26 @@ def test_interrupted_killed_and_submitted_runs_have_their_status(task):
     assert reader.filter("info.status == 'RUNNING'").empty
 
 
+def test_a_run_waiting_in_a_scheduler_shows_its_job_id_and_submit_time(task, tmp_path):
+    env = {**os.environ, "MLXCORE_LOCAL_STATE": str(tmp_path / "pool")}
+    result = subprocess.run([sys.executable, "main.py", "seed=1,2", "sleep=30", "+mlx.use_scheduler=true",
+                             "+mlx.scheduler.detach=true", "+mlx.scheduler.workers=1"], cwd=task.root, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    try:
+        columns = ["log_id", "status", "info.scheduler.name", "info.scheduler.job_id", "info.scheduler.submit_time"]
+        rows = DuckDBReader(task.logs).filter(columns=columns, result_format="records")
+        waiting = [r for r in rows if r["status"] == "SUBMITTED"]
+        assert waiting, rows  # one worker: the second point waits while the first sleeps
+        for row in rows:
+            recorded = yaml.safe_load((task.logs / str(row["log_id"]) / "metadata" / "scheduler.yaml").read_text())
+            assert row["info.scheduler.name"] == "local"
+            assert row["info.scheduler.job_id"] == recorded["job_id"]
+            assert row["info.scheduler.submit_time"] == recorded["submit_time"]
+    finally:
+        subprocess.run(["mlxcore", "cancel", str(task.logs), "--all"], env=env, capture_output=True, timeout=60)
+
+
 def test_a_torn_line_left_by_a_crash_is_skipped_and_the_resumed_rows_are_kept(task, caplog):
     task.run("epochs=3")
     train = task.logs / "1" / "metrics" / "train.json"

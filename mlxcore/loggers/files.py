@@ -30,8 +30,9 @@ class FileLogger(RunLogger):
         self.log_dir = log_dir
         self.metadata_dir = log_dir / "metadata"
         self.metrics_dir = log_dir / "metrics"
-        for directory in (self.metadata_dir, self.metrics_dir, log_dir / "artifacts"):
-            directory.mkdir(parents=True, exist_ok=True)
+        # metrics/ and artifacts/ appear with their first file: a submission creating 1,000 run directories
+        # pays one mkdir per run, not three
+        self.metadata_dir.mkdir(parents=True, exist_ok=True)
         info_file = self.metadata_dir / "info.yaml"
         self._info: dict[str, Any] = (runs.read_yaml(info_file) or {}) if info_file.exists() else {}
         self._streams: dict[str, MetricStream] = {}
@@ -99,6 +100,7 @@ class FileLogger(RunLogger):
     def log_metrics(self, metrics: dict[str, Any], log_name: str = "metrics") -> None:
         stream = self._streams.get(log_name)
         if stream is None:
+            self.metrics_dir.mkdir(exist_ok=True)
             stream = self._streams[log_name] = MetricStream(self.metrics_dir / f"{check_name(log_name, 'log_name')}.json")
         stream.append(encode_row(metrics))
 
@@ -135,6 +137,7 @@ class FileLogger(RunLogger):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._inside(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, runs.file_mode())  # as open() would: readable by those the umask allows, not 0600
         os.close(fd)
         try:
             with open(tmp, "wb") as handle:  # opened by path: ``handle.name`` is the path for function formats

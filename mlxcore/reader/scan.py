@@ -131,7 +131,23 @@ def read_run(log_id: int, run_dir: str, loader: Any = None) -> RunRecord:
             setattr(record, part, data)
         elif data is not None:
             record.problems.append(f"{path}: not a mapping")
+    _merge_scheduler_record(record, run_dir, loader)
     return record
+
+
+def _merge_scheduler_record(record: RunRecord, run_dir: str, loader: Any) -> None:
+    """What the submission recorded (``scheduler.yaml``: name, job id, submit time, script) shows as
+    ``info.scheduler.*`` from the moment of submission; what the running job wrote in its info wins."""
+    import yaml
+
+    try:
+        with open(os.path.join(run_dir, METADATA, "scheduler.yaml"), "rb") as handle:
+            submitted = yaml.load(handle, Loader=loader)
+    except (OSError, yaml.YAMLError):
+        return
+    if isinstance(submitted, dict):
+        own = record.info.get("scheduler")
+        record.info["scheduler"] = {**submitted, **(own if isinstance(own, dict) else {})}
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """A task for the core tests, driven by its config: ``mode`` = ok | fail | fail_if | flaky | sleep | resume | stop |
-print | gpu | remove_script."""
+print | gpu | remove_script | exit."""
 
 import os
 import sys
@@ -23,6 +23,8 @@ def main(ctx):
         raise ValueError(f"boom at x={cfg.get('x')}")
     if mode == "flaky" and os.path.exists(f"flaky-{cfg.x}"):  # fails while the flag file is in the work directory
         raise RuntimeError(f"flaky-{cfg.x} exists")
+    if mode == "exit":  # the task ends the process itself
+        sys.exit(cfg.get("code", 0))
     if mode == "remove_script" and cfg.x == 1:  # later jobs of the sweep find no script to run
         os.remove(sys.argv[0])
     if mode == "gpu":  # what the pool handed out, and when this run held it
