@@ -54,8 +54,30 @@ def full_error() -> bool:
     return os.environ.get("MLXCORE_FULL_ERROR", "") not in ("", "0")
 
 
+@dataclasses.dataclass(frozen=True)
+class LaunchTarget:
+    """The launch running in this process: what a forked pool job needs to run one of its points."""
+
+    task: Callable
+    config_dir: Path
+    seeding_function: Callable | None
+    script: Path  #: the script that was started (``sys.argv[0]``); jobs running another script cannot fork
+
+    def run(self, argv: list[str]) -> int:
+        return main_entry(self.task, self.config_dir, self.seeding_function, argv)
+
+
+_current: LaunchTarget | None = None
+
+
+def current_launch() -> LaunchTarget | None:
+    return _current
+
+
 def main_entry(task: Callable, config_dir: Path, seeding_function: Callable | None, argv: list[str]) -> int:
     """Run the launch and turn user errors into one line on stderr; returns the process exit code."""
+    global _current
+    _current = LaunchTarget(task, config_dir, seeding_function, Path(sys.argv[0]).absolute())
     _configure_logging()
     try:
         return launch_runs(task, config_dir, seeding_function, argv)

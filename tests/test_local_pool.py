@@ -20,6 +20,15 @@ def own_state(tmp_path, monkeypatch):
     monkeypatch.setenv("MLXCORE_LOCAL_STATE", str(tmp_path / "pool-state"))
 
 
+@pytest.fixture(params=["fork", "script"])
+def job_mode(request, monkeypatch):
+    """Both ways a pool job runs: a fork of the launching process (the default), or its job script in a new
+    interpreter (detached pools, version-managed code, ``mlxcore sub``; forced here by MLXCORE_LOCAL_NO_FORK)."""
+    if request.param == "script":
+        monkeypatch.setenv("MLXCORE_LOCAL_NO_FORK", "1")
+    return request.param
+
+
 def statuses(project) -> dict[int, str]:
     return {i: project.info(i)["status"] for i in project.run_ids()}
 
@@ -37,7 +46,7 @@ def max_overlap(rows: list[dict]) -> int:
     return peak
 
 
-def test_points_run_workers_at_a_time_each_with_its_own_gpu(project):
+def test_points_run_workers_at_a_time_each_with_its_own_gpu(project, job_mode):
     result = project.run("x=1,2,3,4", "mode=gpu", "+sleep=1.0", *POOL, "+mlx.scheduler.workers=4",
                          "+mlx.scheduler.gpus=[0,1]")
     assert result.returncode == 0, result.stderr
@@ -71,16 +80,18 @@ def test_cpu_only_pool_bounds_concurrency_by_workers(project):
     assert 2 <= max_overlap(rows) <= 3
 
 
-def test_job_output_goes_to_the_run_directory(project):
+def test_job_output_goes_to_the_run_directory(project, job_mode):
     result = project.run("x=1,2", "mode=print", *POOL, "+mlx.scheduler.workers=2")
     assert result.returncode == 0, result.stderr
     for log_id in project.run_ids():
         assert "to stdout" in (project.logs / str(log_id) / "log.stdout").read_text()
         assert "to stderr" in (project.logs / str(log_id) / "log.stderr").read_text()
     assert "to stdout" not in result.stdout
+    for log_id in project.run_ids():  # each run's info tells the job's own command line, forced id included
+        assert f"+mlx.logger.forced_log_id={log_id}" in project.info(log_id)["argv"]
 
 
-def test_a_failed_point_does_not_stop_the_others(project):
+def test_a_failed_point_does_not_stop_the_others(project, job_mode):
     result = project.run("x=1,2,3", "mode=fail_if", "+fail_at=2", *POOL, "+mlx.scheduler.workers=2")
     assert result.returncode == 1
     assert statuses(project) == {1: "COMPLETE", 2: "FAILED", 3: "COMPLETE"}
@@ -88,7 +99,8 @@ def test_a_failed_point_does_not_stop_the_others(project):
     assert "1 failed" in result.stderr
 
 
-def test_a_job_that_dies_before_its_task_is_failed_not_left_submitted(project):
+def test_a_job_that_dies_before_its_task_is_failed_not_left_submitted(project, monkeypatch):
+    monkeypatch.setenv("MLXCORE_LOCAL_NO_FORK", "1")  # a forked job has the script in memory already
     # run 1 deletes the task script: run 2's job cannot even start python on it, so no task records anything
     result = project.run("x=1,2", "mode=remove_script", *POOL, "+mlx.scheduler.workers=1")
     assert result.returncode == 1
@@ -97,7 +109,7 @@ def test_a_job_that_dies_before_its_task_is_failed_not_left_submitted(project):
     assert "main.py" in (project.logs / "2" / "log.stderr").read_text()
 
 
-def test_ctrl_c_interrupts_running_points_and_leaves_queued_ones_unrun(project):
+def test_ctrl_c_interrupts_running_points_and_leaves_queued_ones_unrun(project, job_mode):
     proc = project.start("x=1,2,3", "mode=sleep", "+sleep=60", *POOL, "+mlx.scheduler.workers=2",
                          start_new_session=True)
     try:
@@ -199,7 +211,7 @@ def test_subprocess_pool_survives_a_job_killed_by_sigkill(project):
     assert states == {1: "DEAD", 2: "INTERRUPTED"}
 
 
-def test_status_and_cancel_reach_a_running_pool_from_another_process(project):
+def test_status_and_cancel_reach_a_running_pool_from_another_process(project, job_mode):
     proc = project.start("x=1,2,3", "mode=sleep", "+sleep=60", *POOL, "+mlx.scheduler.workers=2",
                          start_new_session=True)
     try:

@@ -17,11 +17,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import runs
-from .base import JobStatus, Scheduler, Submission
+from .base import JobSpec, JobStatus, Scheduler, Submission
 from .local_pool import NOT_STARTED, LocalPool, PoolJob, detect_gpus
 
 
@@ -63,7 +64,8 @@ class LocalScheduler(Scheduler):
             env = {"MLXCORE_JOB_ID": f"{os.getpid()}.{first + i}"}
             if submission.array:
                 env["MLXCORE_ARRAY_INDEX"] = str(i)
-            pool.submit(PoolJob(str(first + i), ["bash", str(submission.script)], env, job.run_dir))
+            pool.submit(PoolJob(str(first + i), ["bash", str(submission.script)], env, job.run_dir,
+                                fork=_fork_target(job, submission)))
         return [f"{os.getpid()}.{first + i}" for i in range(len(submission.jobs))]
 
     def _foreground_pool(self) -> LocalPool:
@@ -135,6 +137,35 @@ class LocalScheduler(Scheduler):
                     os.kill(int(pid_file.read_text()), signal.SIGTERM)  # the job's shell forwards it to the task
                 except (ProcessLookupError, PermissionError, ValueError):
                     pass
+
+
+def _fork_target(job: JobSpec, submission: Submission) -> Callable[[], int] | None:
+    """How a fork of this process runs ``job`` — when ``job`` re-runs the launch running here (same
+    interpreter, same script, no setup lines); ``None`` sends it through its job script."""
+    from ..launching import current_launch
+
+    target = current_launch()
+    if (target is None or submission.setup_lines or os.environ.get("MLXCORE_LOCAL_NO_FORK")
+            or job.command[:2] != [sys.executable, str(target.script)] or _cuda_initialised()):
+        return None
+    argv, workdir = list(job.command[2:]), job.workdir
+
+    def run() -> int:
+        os.chdir(workdir)
+        os.environ["MLXCORE_SCHEDULER"] = LocalScheduler.name
+        sys.argv = [str(target.script), *argv]  # what the job's own process would have had (info.argv)
+        return target.run(argv)
+
+    return run
+
+
+def _cuda_initialised() -> bool:
+    """A CUDA context does not survive a fork: if this process made one, the jobs start fresh interpreters."""
+    torch = sys.modules.get("torch")
+    try:
+        return bool(torch is not None and torch.cuda.is_initialized())
+    except Exception:  # noqa: BLE001 - a torch build without CUDA support, or a partial import
+        return False
 
 
 def _record_unstarted(run_dir: Path, code: int | None, signum: int | None) -> None:
