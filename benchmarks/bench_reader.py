@@ -1,0 +1,327 @@
+"""The reader over a big logs directory written by the real logger, against floors measured in the same session.
+
+Corpus: ``--runs`` runs x ``--rows`` rows of ``train`` (plus a ``test`` row every 10), written in-process through
+``FileLogger`` (``mlxcore.reader.synthetic``), kept in ``benchmarks/out/reader/<runs>x<rows>/`` between runs.
+
+Timed, interleaved round by round (each candidate times only its own work; opening a floor's connection is not
+timed): the first index (no catalog), a warm reopen (nothing changed), a reopen after 10 new runs, a filter with
+a metric predicate, a compare over seeds and a SQL join. Floors: the same answers computed from the files
+(DuckDB ``read_json`` over a glob + a YAML loop; a plain Python loop over the YAML and JSON lines), the bare
+listing a reopen cannot avoid, and the same SQL run by DuckDB on the catalog without mlxcore. MLXP's ``Reader``
+reads the same data written by MLXP's own logger (its reader needs its layout), when ``--runs`` <= 2000::
+
+    python -m benchmarks.bench_reader [--runs 2000] [--rows 100] [--repeats 5] [--no-mlxp]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import MLXP_PY, OUT, Figure, bench_main, interleave, median, warm_up
+
+DEFAULT_REPEATS = 5
+SECTION = "## Reader"
+QUERY = "config.optimizer.lr <= 1e-2 & train.loss.last < 0.5"
+MLXP_QUERY = "config.optimizer.lr <= 0.01"  # MLXP's language has no scientific notation and no metric predicate
+GROUPS = ["config.optimizer.lr", "config.model.depth"]
+JOIN = ('SELECT r."config.optimizer.lr" AS lr, min(t.loss) AS best FROM runs r JOIN train t USING (log_id) '
+        "GROUP BY lr ORDER BY lr")
+MLXP_MAX_RUNS = 2000
+
+
+def corpus(n_runs: int, n_rows: int) -> Path:
+    """The logs directory of ``n_runs`` x ``n_rows``, built once (its files backdated: nothing looks in flight)."""
+    from mlxcore.reader.synthetic import backdate, build_corpus
+
+    root = OUT / "reader" / f"{n_runs}x{n_rows}"
+    if not (root / "complete").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        started = time.perf_counter()
+        build_corpus(root / "logs", n_runs, n_rows)
+        backdate(root / "logs", 60)
+        (root / "complete").touch()
+        print(f"corpus: {n_runs} runs x {n_rows} rows written by FileLogger in {time.perf_counter() - started:.0f} s",
+              flush=True)
+    return root / "logs"
+
+
+# -- floors ----------------------------------------------------------------------------------------------------
+def _runs(logs: Path) -> list[os.DirEntry]:
+    return [e for e in os.scandir(logs) if e.name.isdigit()]
+
+
+def _yaml(path: str) -> Any:
+    import yaml
+
+    with open(path, "rb") as handle:
+        return yaml.load(handle, Loader=yaml.CSafeLoader)
+
+
+def listing_floor(logs: Path) -> float:
+    """What any reopen must do to know nothing changed: list the runs and stat each one's metadata."""
+    start = time.perf_counter()
+    for entry in _runs(logs):
+        os.stat(os.path.join(entry.path, "metadata"))
+    return time.perf_counter() - start
+
+
+def raw_scan(logs: Path) -> float:
+    """Floor of the first index: every info.yaml and config.yaml parsed, every metric file read by DuckDB."""
+    import duckdb
+
+    start = time.perf_counter()
+    for entry in _runs(logs):
+        _yaml(f"{entry.path}/metadata/info.yaml"), _yaml(f"{entry.path}/metadata/config.yaml")
+    con = duckdb.connect()
+    for stream in ("train", "test"):
+        con.execute(f"CREATE TABLE {stream} AS SELECT * FROM read_json('{logs}/*/metrics/{stream}.json', "
+                    "format = 'newline_delimited', filename = true)")
+    con.close()
+    return time.perf_counter() - start
+
+
+def python_scan(logs: Path) -> float:
+    """The same, in plain Python: YAML, then ``json.loads`` of every metric line."""
+    start = time.perf_counter()
+    for entry in _runs(logs):
+        _yaml(f"{entry.path}/metadata/info.yaml"), _yaml(f"{entry.path}/metadata/config.yaml")
+        for name in os.listdir(os.path.join(entry.path, "metrics")):
+            with open(os.path.join(entry.path, "metrics", name)) as handle:
+                [json.loads(line) for line in handle]
+    return time.perf_counter() - start
+
+
+def duckdb_filter(logs: Path) -> tuple[float, list[int]]:
+    """The filter's answer from the files: configs by a YAML loop, the last losses by DuckDB over a glob."""
+    import duckdb
+
+    start = time.perf_counter()
+    ids, lrs = [], []
+    for entry in _runs(logs):
+        ids.append(int(entry.name))
+        lrs.append(_yaml(f"{entry.path}/metadata/config.yaml")["optimizer"]["lr"])
+    con = duckdb.connect()
+    rows = con.execute(
+        "WITH cfg AS (SELECT unnest($ids) AS log_id, unnest($lrs) AS lr), "
+        "last AS (SELECT regexp_extract(filename, '/(\\d+)/metrics/', 1)::BIGINT AS log_id, "
+        f"arg_max(loss, epoch) AS loss FROM read_json('{logs}/*/metrics/train.json', "
+        "format = 'newline_delimited', filename = true) GROUP BY ALL) "
+        "SELECT log_id FROM cfg JOIN last USING (log_id) WHERE lr <= 1e-2 AND loss < 0.5 ORDER BY log_id",
+        {"ids": ids, "lrs": lrs}).fetchall()
+    con.close()
+    return time.perf_counter() - start, [r[0] for r in rows]
+
+
+def python_filter(logs: Path) -> tuple[float, list[int]]:
+    start = time.perf_counter()
+    found = []
+    for entry in _runs(logs):
+        if _yaml(f"{entry.path}/metadata/config.yaml")["optimizer"]["lr"] <= 1e-2:
+            with open(os.path.join(entry.path, "metrics", "train.json")) as handle:
+                last = [json.loads(line) for line in handle][-1]["loss"]
+            if last < 0.5:
+                found.append(int(entry.name))
+    return time.perf_counter() - start, sorted(found)
+
+
+def direct(catalog: Path, sql: str, params: dict | None = None) -> float:
+    """The same SQL, run by DuckDB on the catalog without mlxcore (the connection's start-up is not timed)."""
+    import duckdb
+
+    con = duckdb.connect(str(catalog), read_only=True)
+    start = time.perf_counter()
+    con.execute(sql, params or {}).df()
+    elapsed = time.perf_counter() - start
+    con.close()
+    return elapsed
+
+
+# -- MLXP --------------------------------------------------------------------------------------------------------
+MLXP_WRITE = r'''
+import json, os, sys, yaml
+from omegaconf import OmegaConf
+from mlxp.logger import DefaultLogger
+src, dst = sys.argv[1], sys.argv[2]
+for log_id in sorted(int(n) for n in os.listdir(src) if n.isdigit()):
+    run = os.path.join(src, str(log_id))
+    logger = DefaultLogger(parent_log_dir=dst, forced_log_id=-1)
+    with open(os.path.join(run, "metadata", "config.yaml")) as f:
+        logger._log_configs(OmegaConf.create(yaml.safe_load(f)))
+    info = {"status": "COMPLETE", "logger": logger.get_info()}
+    logger._log_configs(OmegaConf.create(info), "info")
+    for name in sorted(os.listdir(os.path.join(run, "metrics"))):
+        with open(os.path.join(run, "metrics", name)) as f:
+            for line in f:
+                logger.log_metrics(json.loads(line), log_name=name[:-len(".json")])
+'''
+MLXP_READ = r'''
+import json, sys, time
+start = time.perf_counter()
+from mlxp import Reader
+imported = time.perf_counter()
+reader = Reader(sys.argv[1], dst_dir=sys.argv[2], refresh=True)
+found = reader.filter(sys.argv[3])
+done = time.perf_counter()
+print(json.dumps({"import": imported - start, "end_to_end": done - imported, "runs": len(found)}))
+'''
+
+
+def mlxp_corpus(logs: Path) -> Path:
+    """The same configs and metric rows, written by MLXP's own logger in its venv (once)."""
+    root = logs.parent / "mlxp"
+    if not (root / "complete").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        started = time.perf_counter()
+        subprocess.run([MLXP_PY, "-c", MLXP_WRITE, str(logs), str(root / "logs")], check=True, capture_output=True)
+        (root / "complete").touch()
+        print(f"MLXP corpus written by MLXP's logger in {time.perf_counter() - started:.0f} s", flush=True)
+    return root / "logs"
+
+
+def mlxp_end_to_end(logs: Path, repeats: int) -> tuple[list[float], int]:
+    """MLXP ``Reader(...)`` (it rebuilds its database) + ``filter``; its import is not counted."""
+    times, runs = [], 0
+    db = logs.parent / "db"
+    for _ in range(repeats):
+        shutil.rmtree(db, ignore_errors=True)
+        db.mkdir()
+        out = subprocess.run([MLXP_PY, "-c", MLXP_READ, str(logs), str(db), MLXP_QUERY], check=True,
+                             capture_output=True, text=True).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        times.append(result["end_to_end"])
+        runs = result["runs"]
+    return times, runs
+
+
+# -- the benchmark -------------------------------------------------------------------------------------------------
+def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False, runs: int = 2000, rows: int = 100,
+        mlxp_repeats: int = 2) -> list[Figure]:
+    from mlxcore.reader.compare import compare_sql
+    from mlxcore.reader.engine import DuckDBReader
+    from mlxcore.reader.synthetic import backdate, write_run
+
+    logs = corpus(runs, rows)
+    catalog = logs / ".mlxcore" / "catalog.duckdb"
+    reader = DuckDBReader(logs)
+    added: list[int] = []
+    expected = duckdb_filter(logs)[1]
+    assert reader.filter(QUERY)["log_id"].tolist() == expected == python_filter(logs)[1], "answers differ"
+
+    def timed(call: Callable[[], Any]) -> float:
+        start = time.perf_counter()
+        call()
+        return time.perf_counter() - start
+
+    def open_checked(expected_changed: int | None) -> Callable[[], float]:
+        def candidate() -> float:
+            start = time.perf_counter()
+            opened = DuckDBReader(logs)
+            elapsed = time.perf_counter() - start
+            if expected_changed is not None:
+                assert len(opened.last_refresh.changed) == expected_changed, opened.last_refresh
+            opened.close()
+            return elapsed
+        return candidate
+
+    def before(name: str) -> None:
+        if name == "cold index":
+            catalog.unlink(missing_ok=True)
+        elif name == "reopen after 10 new runs":
+            for n in range(10):
+                added.append(write_run(logs, {"seed": n, "optimizer": {"name": "sgd", "lr": 0.05}}, {"train": [
+                    {"epoch": e, "loss": 1.0 / (1 + e)} for e in range(rows)]}))
+            backdate(logs)
+
+    compare, params = compare_sql(reader.schema(), GROUPS, "train.loss", "last", None, None, "TRUE")
+    candidates: dict[str, Callable[[], float]] = {
+        "cold index": open_checked(None),
+        "raw scan": lambda: raw_scan(logs),
+        "python scan": lambda: python_scan(logs),
+        "warm reopen": open_checked(0),
+        "listing": lambda: listing_floor(logs),
+        "reopen after 10 new runs": open_checked(10),
+        "warm reopen + filter": lambda: timed(lambda: DuckDBReader(logs).filter(QUERY)),
+        "filter from files (duckdb)": lambda: duckdb_filter(logs)[0],
+        "filter from files (python)": lambda: python_filter(logs)[0],
+        "filter": lambda: timed(lambda: reader.filter(QUERY)),
+        "filter (direct)": lambda: direct(catalog, reader.filter_sql(QUERY)),
+        "compare": lambda: timed(lambda: reader.compare(GROUPS, "train.loss")),
+        "compare (direct)": lambda: direct(catalog, compare, params),
+        "sql join": lambda: timed(lambda: reader.sql(JOIN)),
+        "sql join (direct)": lambda: direct(catalog, JOIN),
+    }
+    warm_up({name: candidates[name] for name in ("warm reopen", "filter", "compare", "sql join")})
+    slow = {"python scan": max(3, repeats // 2), "filter from files (python)": max(3, repeats // 2)}
+    got = interleave(candidates, repeats, before=before, counts=slow)
+    for log_id in added:  # leave the corpus as it was
+        shutil.rmtree(logs / str(log_id))
+    reader.refresh()
+    m = {name: median(values) for name, values in got.items()}
+    ms = {name: value * 1e3 for name, value in m.items()}
+
+    mlxp_times: list[float] = []
+    mlxp_note = "MLXP not measured (--no-mlxp or no venv)"
+    if with_mlxp and runs <= MLXP_MAX_RUNS:
+        mlxp_times, mlxp_runs = mlxp_end_to_end(mlxp_corpus(logs), mlxp_repeats)
+        mlxp_note = (f"MLXP: Reader(refresh=True) + filter({MLXP_QUERY!r}) on the same data written by its own "
+                     f"logger, {len(mlxp_times)} run(s), {mlxp_runs} runs found; its import not counted")
+    elif with_mlxp:
+        mlxp_note = f"MLXP measured only up to {MLXP_MAX_RUNS} runs (quadratic database build)"
+    mlxp = median(mlxp_times) * 1e3 if mlxp_times else None
+    size = f"{runs} runs x {rows} rows (+ a test row every 10)"
+    per_run_cold = ms["cold index"] / runs
+    return [
+        Figure("reader", "first index (cold catalog)", "ms", ms["cold index"], ms["raw scan"],
+               "YAML loop + DuckDB read_json of every metric file", goal="within 2x of the raw scan",
+               met=m["cold index"] <= 2 * m["raw scan"], repeats=len(got["cold index"]),
+               note=f"{size}; plain Python loop (YAML + json.loads) {ms['python scan']:.0f} ms"),
+        Figure("reader", "warm reopen (nothing changed)", "ms", ms["warm reopen"], ms["listing"],
+               "listing + stat of every run", repeats=len(got["warm reopen"])),
+        Figure("reader", "reopen after 10 new runs", "ms", ms["reopen after 10 new runs"], ms["warm reopen"],
+               "warm reopen", goal="about 10 runs' work (< 5% of a first index)",
+               met=m["reopen after 10 new runs"] < 0.05 * m["cold index"],
+               repeats=len(got["reopen after 10 new runs"]),
+               note=f"10 runs at the first index's rate: {10 * per_run_cold:.0f} ms; "
+                    f"first index {ms['cold index']:.0f} ms"),
+        Figure("reader", "warm reopen + filter with a metric predicate", "ms", ms["warm reopen + filter"],
+               ms["filter from files (duckdb)"], "same answer from the files (YAML loop + DuckDB read_json)",
+               mlxp=mlxp, mlxp_label="MLXP Reader + filter", goal="<= 100 ms",
+               met=m["warm reopen + filter"] <= 0.1, repeats=len(got["warm reopen + filter"]),
+               note=f"{QUERY!r} -> {len(expected)} runs; plain Python loop {ms['filter from files (python)']:.0f} ms; "
+                    + mlxp_note),
+        Figure("reader", "first index + filter (end to end, cold)", "ms", ms["cold index"] + ms["filter"],
+               ms["filter from files (duckdb)"], "same answer from the files (YAML loop + DuckDB read_json)",
+               mlxp=mlxp, mlxp_label="MLXP Reader + filter", goal="MLXP/mlxcore >= 100x",
+               met=(mlxp / (ms["cold index"] + ms["filter"]) >= 100) if mlxp else None,
+               repeats=len(got["cold index"]), note="sum of the medians of the first index and of the filter"),
+        Figure("reader", "filter with a metric predicate (open reader)", "ms", ms["filter"], ms["filter (direct)"],
+               "same SQL by DuckDB on the catalog", repeats=len(got["filter"]),
+               note="includes sqlglot translation, attaching the catalog and the pandas frame"),
+        Figure("reader", "compare over seeds (2 keys, last loss)", "ms", ms["compare"], ms["compare (direct)"],
+               "same SQL by DuckDB on the catalog", repeats=len(got["compare"])),
+        Figure("reader", "SQL join runs x train", "ms", ms["sql join"], ms["sql join (direct)"],
+               "same SQL by DuckDB on the catalog", repeats=len(got["sql join"]),
+               note="includes the read-only check with sqlglot"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> list[Figure]:
+    return bench_main("reader", "mlxcore reader", run, DEFAULT_REPEATS, argv, options=(
+        ("--runs", {"type": int, "default": 2000, "help": "runs in the corpus (default 2000)"}),
+        ("--rows", {"type": int, "default": 100, "help": "train rows per run (default 100)"}),
+        ("--mlxp-repeats", {"type": int, "default": 2, "help": "MLXP end-to-end repeats (slow; default 2)"}),
+    ))
+
+
+if __name__ == "__main__":
+    main()
