@@ -1,5 +1,6 @@
 """Test helpers for plugin authors (opt-in: importing this needs pytest)."""
 
+from .clusters import LocalCluster
 from .scheduler_contract import SchedulerContract
 
-__all__ = ["SchedulerContract"]
+__all__ = ["LocalCluster", "SchedulerContract"]

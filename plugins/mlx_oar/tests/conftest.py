@@ -24,18 +24,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oar_testlib import JOB_USER, WORK_DIR, Submitter, record, run_dirs  # noqa: E402
 
+from mlxcore.testing.clusters import LocalCluster  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[3]
 PLUGIN = REPO / "plugins" / "mlx_oar"
 UP = REPO / "scripts" / "clusters" / "oar-up.sh"
 DOWN = REPO / "scripts" / "clusters" / "oar-down.sh"
 SERVER_PIDFILE = Path("/var/run/oar-server.pid")
-
-_cluster: dict[str, Any] = {}
-
-
-def cluster_wanted() -> bool:
-    return os.environ.get("MLXCORE_TEST_OAR", "") == "1" or os.environ.get("CI", "").lower() == "true"
-
 
 def server_up() -> bool:
     """OAR's commands are installed, its server (Almighty) runs and the node takes jobs."""
@@ -53,42 +48,17 @@ def server_up() -> bool:
     return ": Alive" in nodes
 
 
-def _bring_up() -> None:
-    """Make sure OAR is up, once per session; raise with the reason when it cannot be."""
-    if "error" in _cluster:
-        raise RuntimeError(_cluster["error"])
-    if _cluster.get("up"):
-        return
-    if not server_up():
-        if not cluster_wanted():
-            _cluster["error"] = ("no OAR server is running: start one with scripts/clusters/oar-up.sh (as root), "
-                                 "or set MLXCORE_TEST_OAR=1 (or CI=true) to let the tests start it")
-            raise RuntimeError(_cluster["error"])
-        if os.geteuid() != 0:
-            _cluster["error"] = f"OAR is not running and only root can start it ({UP})"
-            raise RuntimeError(_cluster["error"])
-        result = subprocess.run([str(UP)], capture_output=True, text=True, timeout=900)
-        if result.returncode != 0 or not server_up():
-            _cluster["error"] = f"{UP} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
-            raise RuntimeError(_cluster["error"])
-        _cluster["started_here"] = True
-    _cluster["up"] = True
+CLUSTER = LocalCluster("OAR", up=UP, down=DOWN, answers=server_up)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _cluster.get("started_here") and os.environ.get("MLXCORE_TEST_OAR_KEEP") != "1":
-        subprocess.run([str(DOWN)], capture_output=True, text=True, timeout=300)
+    CLUSTER.finish()
 
 
 @pytest.fixture(scope="session")
 def oar_cluster() -> None:
     """A running local OAR, or a skip (a failure under CI=true or MLXCORE_TEST_OAR=1)."""
-    try:
-        _bring_up()
-    except RuntimeError as exc:
-        if cluster_wanted():
-            pytest.fail(f"the local OAR cluster is not available: {exc}", pytrace=False)
-        pytest.skip(f"real-OAR test: {exc}")
+    CLUSTER.require()
 
 
 # -- who submits --------------------------------------------------------------------------------------------
@@ -215,7 +185,7 @@ def _submit_long_jobs_first(request) -> None:
     if not any("test_oar_preempt" in item.nodeid for item in request.session.items):
         return
     try:
-        _bring_up()
+        CLUSTER.ensure()
     except RuntimeError:
         return  # the cluster tests skip (or fail) on their own
     request.getfixturevalue("early_runs")

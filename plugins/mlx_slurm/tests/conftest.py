@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 
@@ -21,61 +20,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from slurm_testlib import TASK, quote, run  # noqa: E402
 
 from mlx_slurm.scheduler import cluster_answers  # noqa: E402
+from mlxcore.testing.clusters import LocalCluster  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 UP = REPO / "scripts" / "clusters" / "slurm-up.sh"
 DOWN = REPO / "scripts" / "clusters" / "slurm-down.sh"
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def may_start_cluster() -> bool:
-    return in_ci() or os.environ.get("MLXCORE_TEST_SLURM", "") == "1"
-
-
-_cluster: dict[str, Any] = {}
-
-
-def _bring_up() -> None:
-    """Make sure a cluster answers (once per session); raise RuntimeError saying why not."""
-    if "error" in _cluster:
-        raise RuntimeError(_cluster["error"])
-    if _cluster.get("up"):
-        return
-    if cluster_answers():
-        _cluster["up"] = True
-        return
-    if not may_start_cluster():
-        _cluster["error"] = ("no SLURM answers (sinfo); start one with scripts/clusters/slurm-up.sh (root), or set "
-                             "MLXCORE_TEST_SLURM=1 or CI=true to let the tests start it")
-        raise RuntimeError(_cluster["error"])
-    try:
-        result = subprocess.run([str(UP)], capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        _cluster["error"] = f"cannot run {UP}: {exc}"
-        raise RuntimeError(_cluster["error"]) from None
-    if result.returncode != 0:
-        _cluster["error"] = f"{UP} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
-        raise RuntimeError(_cluster["error"])
-    _cluster["up"] = _cluster["started_here"] = True
+CLUSTER = LocalCluster("SLURM", up=UP, down=DOWN, answers=cluster_answers)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _cluster.get("started_here") and os.environ.get("MLXCORE_TEST_SLURM_KEEP") != "1":
-        subprocess.run([str(DOWN)], capture_output=True, text=True, timeout=300)
+    CLUSTER.finish()
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> None:
     """A running SLURM: a skip without one (outside CI), a failure under ``CI=true``."""
-    try:
-        _bring_up()
-    except RuntimeError as exc:
-        if in_ci() or may_start_cluster():
-            pytest.fail(f"the local SLURM cluster is not available: {exc}", pytrace=False)
-        pytest.skip(f"real-SLURM test: {exc}")
+    CLUSTER.require()
 
 
 @pytest.fixture
@@ -101,7 +63,7 @@ def timeout_run(tmp_path_factory) -> Path | None:
     """The logs of a job that overruns its 1-minute limit and ignores the stop signal, submitted as early as
     possible: SLURM checks limits every 30 s, so it ends TIMEOUT 60-90 s after it starts."""
     try:
-        _bring_up()
+        CLUSTER.ensure()
     except RuntimeError:
         return None
     root = tmp_path_factory.mktemp("timeout")
