@@ -13,7 +13,6 @@ criteria select the runs that meet all of them.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,15 +69,13 @@ def parse_ids(tokens: tuple[str, ...]) -> set[int] | None:
 
 def filter_ids(logs: Path, text: str) -> set[int]:
     """The log ids of ``logs`` that the reader's filter string ``text`` selects."""
-    import mlxcore
+    from .query_command import open_reader
 
+    reader = open_reader(logs, None)
     try:
-        reader_class = mlxcore.Reader
-    except AttributeError:
-        raise ConfigError("--filter needs mlxcore.Reader, which this installation does not provide; "
-                          "select runs by log id or --status") from None
-    rows = reader_class(logs).filter(text, result_format="records", columns=["log_id"])
-    return {int(row["log_id"]) for row in rows}
+        return {int(row["log_id"]) for row in reader.filter(text, result_format="records", columns=["log_id"])}
+    finally:
+        reader.close()
 
 
 def selected_ids(logs: Path, ids: tuple[str, ...], filter_text: str | None) -> set[int] | None:
