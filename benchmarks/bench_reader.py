@@ -39,17 +39,23 @@ JOIN = ('SELECT r."config.optimizer.lr" AS lr, min(t.loss) AS best FROM runs r J
 MLXP_MAX_RUNS = 2000
 
 
+#: bumped when the logger writes runs differently (2: the JSON copy of the metadata, mlxcore.metadata_cache)
+CORPUS_LAYOUT = "2"
+
+
 def corpus(n_runs: int, n_rows: int) -> Path:
-    """The logs directory of ``n_runs`` x ``n_rows``, built once (its files backdated: nothing looks in flight)."""
+    """The logs directory of ``n_runs`` x ``n_rows``, built once per :data:`CORPUS_LAYOUT` (its files backdated:
+    nothing looks in flight). MLXP's copy (``mlxp/``, same configs and rows) does not depend on the layout."""
     from mlxcore.reader.synthetic import backdate, build_corpus
 
     root = OUT / "reader" / f"{n_runs}x{n_rows}"
-    if not (root / "complete").exists():
-        shutil.rmtree(root, ignore_errors=True)
+    marker = root / "complete"
+    if not marker.exists() or marker.read_text().strip() != CORPUS_LAYOUT:
+        shutil.rmtree(root / "logs", ignore_errors=True)
         started = time.perf_counter()
         build_corpus(root / "logs", n_runs, n_rows)
         backdate(root / "logs", 60)
-        (root / "complete").touch()
+        marker.write_text(CORPUS_LAYOUT + "\n")
         print(f"corpus: {n_runs} runs x {n_rows} rows written by FileLogger in {time.perf_counter() - started:.0f} s",
               flush=True)
     return root / "logs"

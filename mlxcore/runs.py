@@ -153,8 +153,12 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 def write_yaml(path: Path, data: Any) -> None:
     import yaml
 
+    from . import metadata_cache
+
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when PyYAML was built with it: ~10x faster
-    write_atomic(path, yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True))
+    raw = yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True).encode("utf-8")
+    write_atomic(path, raw)
+    metadata_cache.record(path, raw, data)  # info, config and scheduler records: a JSON copy for the reader
 
 
 def read_yaml(path: Path) -> Any:

@@ -14,7 +14,7 @@ import pytest
 from mlxcore import runs
 from mlxcore.loggers.files import FileLogger
 from mlxcore.reader.engine import DuckDBReader
-from mlxcore.reader.metrics import create_schema, ingest_stream
+from mlxcore.reader.metrics import create_schema, ingest_stream, read_batches
 from mlxcore.reader.synthetic import backdate, write_run
 from mlxcore.settings import LoggerSettings
 
@@ -94,14 +94,14 @@ def test_corrupt_lines_of_every_kind_are_skipped_counted_and_the_rest_is_kept(tm
     assert reader.filter(f"log_id == {other}", columns=["train.loss.last"]).values.tolist() == [[9.0]]
 
 
-def test_a_file_duckdb_cannot_open_is_skipped_and_the_rest_of_its_batch_loads(tmp_path, caplog):
+def test_a_file_that_cannot_be_read_is_skipped_and_the_rest_of_its_batch_loads(tmp_path, caplog):
     ids = [write_run(tmp_path, {"seed": s}, {"train": [{"x": s}]}) for s in range(3)]
     files = [(i, str(tmp_path / str(i) / "metrics" / "train.json")) for i in ids]
     files[1] = (ids[1], str(tmp_path / "vanished.json"))  # deleted between the listing and the read
     con = duckdb.connect()
     create_schema(con)
     with caplog.at_level("WARNING", logger="mlxcore.reader"):
-        assert ingest_stream(con, "train", files) == ({}, True)  # nothing skipped, a new table
+        assert ingest_stream(con, "train", read_batches("train", files)) == ({}, True)  # nothing skipped, a new table
     assert con.execute('SELECT log_id, x FROM metrics."train" ORDER BY log_id').fetchall() == [(ids[0], 0), (ids[2], 2)]
     assert f"run {ids[1]}: metrics/train.json cannot be read" in caplog.text
 

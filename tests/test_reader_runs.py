@@ -3,6 +3,7 @@ killed and submitted runs, a torn metric line left by a crash, and a read-only l
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -229,3 +230,51 @@ def test_processes_refreshing_at_once_load_each_run_once(tmp_path):
                         "FROM train", result_format="records")
     assert counts == [{"n": 180 * 5, "d": 180 * 5, "r": 180}]
     assert reader.sql('SELECT max("train.loss.count") AS m FROM runs')["m"].tolist() == [5]
+
+
+def test_a_finished_run_edited_by_hand_is_read_again_from_its_yaml(tmp_path):
+    """The JSON copy of the metadata (mlxcore.metadata_cache) is used only for the exact bytes it was made from."""
+    logs = tmp_path / "logs"
+    first = write_run(logs, {"seed": 1, "lr": 0.1}, {"train": [{"loss": 1.0}]})
+    second = write_run(logs, {"seed": 2, "lr": 0.2}, {"train": [{"loss": 2.0}]})
+    copy = json.loads((logs / str(first) / "metadata" / ".cache.json").read_text())["files"]
+    assert copy["config.yaml"]["data"] == {"seed": 1, "lr": 0.1} and copy["info.yaml"]["data"]["status"] == "COMPLETE"
+    backdate(logs)
+    reader = DuckDBReader(logs)
+    assert reader.filter(columns=["config.lr"])["config.lr"].tolist() == [0.1, 0.2]
+
+    config = logs / str(first) / "metadata" / "config.yaml"
+    # saved by an editor (which writes a new file and renames it): the copy still says 0.1
+    _replace(config, config.read_text().replace("lr: 0.1", "lr: 0.5"))
+    _replace(logs / str(second) / "metadata" / ".cache.json", "{not json")
+    backdate(logs)
+    reader.refresh()
+    assert reader.last_refresh.changed == [first, second]
+    assert reader.filter(columns=["config.lr", "status"]).values.tolist() == [[0.5, "COMPLETE"], [0.2, "COMPLETE"]]
+
+
+def _replace(path: Path, text: str) -> None:
+    Path(f"{path}.new").write_text(text)
+    os.replace(f"{path}.new", path)
+
+
+def test_data_json_would_change_is_not_copied(tmp_path):
+    logs = tmp_path / "logs"
+    log_id = write_run(logs, {"seed": 1, "table": {1: "one"}, "when": datetime.date(2026, 1, 2)})
+    copy = json.loads((logs / str(log_id) / "metadata" / ".cache.json").read_text())["files"]
+    assert "config.yaml" not in copy and "info.yaml" in copy
+    row = DuckDBReader(logs).filter(columns=["config.table.1", "config.when"], result_format="records")
+    assert row == [{"config.table.1": "one", "config.when": "2026-01-02"}]
+
+
+def test_a_run_changed_within_the_racy_window_is_read_again_until_it_settles(tmp_path):
+    """A write landing in the same timestamp tick as a scan would leave the same mtime: a run whose metadata is
+    younger than the racy window is never trusted, and is re-read until it is older."""
+    logs = tmp_path / "logs"
+    log_id = write_run(logs, {"seed": 1})
+    reader = DuckDBReader(logs, catalog=tmp_path / "catalog.duckdb")
+    assert reader.last_refresh.changed == [log_id]
+    assert reader.refresh().changed == [log_id]  # still young: read again
+    backdate(logs)
+    assert reader.refresh().changed == [log_id]  # settled now, read once more with a stamp it can trust
+    assert reader.refresh().changed == []

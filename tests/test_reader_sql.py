@@ -12,7 +12,7 @@ import pytest
 
 from mlxcore import QueryError
 from mlxcore.reader.engine import DuckDBReader
-from mlxcore.reader.synthetic import build_corpus
+from mlxcore.reader.synthetic import backdate, build_corpus
 
 OUTSIDE = "/tmp/mlxcore-reader-test-outside"
 
@@ -21,6 +21,7 @@ OUTSIDE = "/tmp/mlxcore-reader-test-outside"
 def reader(tmp_path_factory) -> DuckDBReader:
     logs = tmp_path_factory.mktemp("sql") / "logs"
     build_corpus(logs, 12, 20)
+    backdate(logs)  # written in the last two seconds, the runs would be re-read at every refresh
     return DuckDBReader(logs)
 
 

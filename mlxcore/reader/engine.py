@@ -15,10 +15,10 @@ from typing import Any
 
 from ..errors import QueryError
 from .base import Reader
-from .catalog import Catalog, Progress, RefreshStats, public_tables
+from .catalog import Catalog, Progress, RefreshStats
 from .compare import Schema, compare_sql, curves_sql
 from .filters import parse_filter
-from .metrics import RESERVED, q, streams, table_columns
+from .metrics import RESERVED, q
 from .sql_guard import check_select
 
 log = logging.getLogger(__name__)
@@ -57,15 +57,12 @@ class DuckDBReader(Reader):
 
     # -- what the catalog holds ------------------------------------------------------------------------------
     def schema(self) -> Schema:
-        """The columns of ``runs`` and of each stream, read once per refresh (a catalog refreshed meanwhile by
+        """The columns of ``runs`` and of each stream, as of the last refresh (a catalog refreshed meanwhile by
         another process shows its new columns here after :meth:`refresh`)."""
         if self._schema is None:
-            with self.catalog.connection.attached() as con:
-                self._schema = Schema(
-                    columns=table_columns(con, "main", "runs"),
-                    streams={s: {c: t for c, t in table_columns(con, "metrics", s).items() if c != "log_id"}
-                             for s in streams(con)},
-                    tables=public_tables(con))
+            shape = self.catalog.load_shape()
+            self._schema = Schema(columns=dict(shape["columns"]), streams={s: dict(c) for s, c in shape["streams"].items()},
+                                  tables=list(shape["tables"]))
         return self._schema
 
     @property

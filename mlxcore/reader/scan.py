@@ -1,25 +1,31 @@
 """Finding runs on disk, telling which changed since the catalog last saw them, and reading their metadata.
 
-A run's *signature* is what the catalog compares to decide whether to re-read it:
+What the catalog compares to decide whether to re-read a run:
 
-* the ``mtime_ns`` of ``metadata/`` — every metadata write is an atomic rename, which changes the directory
-  (``info.yaml``, ``config.yaml``, ``scheduler.yaml``, the cancel marker); touching the heartbeat does not;
-* for a run that is not finished yet, the size of each ``metrics/*.json`` too (they grow while it runs).
+* for a finished run (its status is final), the ``mtime_ns`` of ``metadata/`` alone: every metadata write is an
+  atomic rename, which changes the directory (``info.yaml``, ``config.yaml``, ``scheduler.yaml``, the cancel
+  marker), and a resumed run rewrites ``info.yaml`` first; touching the heartbeat does not. One ``stat`` per
+  run, relative to the logs directory (:func:`survey`): at 10,000 runs this is most of a reopen;
+* for a run not finished yet, its *signature*: that ``mtime_ns`` and the size of each ``metrics/*.json`` (they
+  grow while it runs).
 
-A signature whose newest timestamp is less than :data:`RACY_NS` older than the scan is marked racy and never
-matches, so a write landing in the same timestamp tick as the scan is not missed (git's "racy clean" problem):
-file times advance in ticks of a few milliseconds, and a network filesystem's clock may be a little off ours.
-Such a run is simply read again at the next refresh.
+A stamp or signature whose newest timestamp is less than :data:`RACY_NS` older than the scan is *racy*: it is
+not recorded (``None``), so it never matches and a write landing in the same timestamp tick as the scan is not
+missed (git's "racy clean" problem): file times advance in ticks of a few milliseconds, and a network
+filesystem's clock may be a little off ours. Such a run is simply read again at the next refresh.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+from .. import metadata_cache
 
 log = logging.getLogger(__name__)
 
@@ -32,47 +38,70 @@ BOOLEAN, BIGINT, DOUBLE, VARCHAR, JSON = "BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def list_runs(root: Path) -> dict[int, str]:
-    """Every numbered directory of ``root`` (``root/<id>``), by id (paths as strings: making ten thousand
-    ``Path`` objects costs more than listing the directory)."""
-    found: dict[int, str] = {}
+def run_id(name: str) -> int | None:
+    """The id of a run directory's name (``"12"``), or ``None`` for any other name (``"012"``, ``"²"``)."""
+    if name.isascii() and name.isdigit() and (name[0] != "0" or name == "0"):
+        return int(name)
+    return None
+
+
+def survey(root: Path) -> dict[int, tuple[str, int | None]]:
+    """``{id: (run directory, mtime_ns of its metadata/ or None)}`` for every directory of ``root`` named like a
+    run: one ``stat`` per run, relative to ``root`` (this loop is most of a reopen at 10,000 runs; the catalog
+    runs it in a thread while DuckDB starts). Paths are strings: ten thousand ``Path`` objects cost more than the
+    listing. A symlink is followed here; :func:`is_run_dir` turns it away before anything in it is read."""
+    found: dict[int, tuple[str, int | None]] = {}
+    prefix = str(root)
     try:
-        entries = os.scandir(root)
-    except FileNotFoundError:
+        fd = os.open(prefix, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
         return found
-    with entries:
-        for entry in entries:
-            name = entry.name
-            if name.isdigit() and entry.is_dir(follow_symlinks=False):
-                found[int(name)] = entry.path
+    try:
+        stat_at = os.stat
+        for name in os.listdir(fd):
+            # run_id(), inlined: this loop runs once per run at every reopen
+            if not (name.isascii() and name.isdigit()) or (name[0] == "0" and name != "0"):
+                continue
+            try:
+                stamp: int | None = stat_at(f"{name}/{METADATA}", dir_fd=fd).st_mtime_ns
+            except NotADirectoryError:  # a file named like a run
+                continue
+            except FileNotFoundError:  # no metadata yet, or removed meanwhile
+                stamp = None
+            found[int(name)] = (f"{prefix}/{name}", stamp)
+    finally:
+        os.close(fd)
     return found
 
 
-def signature(run_dir: str, final: bool, scan_start_ns: int, racy_ns: int = RACY_NS) -> str:
-    """The change marker of ``run_dir`` (see the module docstring). Called for every run at every refresh:
-    one ``stat`` for a finished run, and no more Python than needed around it."""
+def is_run_dir(path: str) -> bool:
+    """A real directory (not a symlink leading out of the logs directory, not removed meanwhile)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def signature(run_dir: str, scan_start_ns: int, racy_ns: int = RACY_NS) -> tuple[int | None, str | None]:
+    """``(stamp, signature)`` of ``run_dir`` (see the module docstring): the ``mtime_ns`` of ``metadata/`` (0
+    when missing) and the same with the sizes of the metric files; each ``None`` when racy."""
     try:
         meta_ns = os.stat(f"{run_dir}/{METADATA}").st_mtime_ns
     except FileNotFoundError:
         meta_ns = 0
-    if final:
-        return f"{meta_ns}|racy" if meta_ns >= scan_start_ns - racy_ns else str(meta_ns)
+    racy_after = scan_start_ns - racy_ns
     parts = [str(meta_ns)]
     newest = meta_ns
-    if not final:
-        try:
-            with os.scandir(f"{run_dir}/{METRICS}") as entries:
-                for entry in sorted(entries, key=lambda e: e.name):
-                    if entry.name.endswith(".json"):
-                        st = entry.stat()
-                        parts.append(f"{entry.name}:{st.st_size}")
-                        newest = max(newest, st.st_mtime_ns)
-        except FileNotFoundError:
-            pass
-    sig = "|".join(parts)
-    if newest >= scan_start_ns - racy_ns:
-        sig += "|racy"
-    return sig
+    try:
+        with os.scandir(f"{run_dir}/{METRICS}") as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.name.endswith(".json"):
+                    st = entry.stat()
+                    parts.append(f"{entry.name}:{st.st_size}")
+                    newest = max(newest, st.st_mtime_ns)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return (None if meta_ns >= racy_after else meta_ns), (None if newest >= racy_after else "|".join(parts))
 
 
 def metric_files(run_dir: str) -> dict[str, str]:
@@ -112,42 +141,50 @@ def yaml_loader() -> Any:
 
 
 def read_run(log_id: int, run_dir: str, loader: Any = None) -> RunRecord:
-    """Read ``info.yaml`` and ``config.yaml``; a missing or unreadable file leaves that part empty."""
-    import yaml
-
-    loader = loader or yaml_loader()
+    """Read ``info.yaml`` and ``config.yaml`` (and the submission's ``scheduler.yaml``); a missing or unreadable
+    file leaves that part empty. Each file is parsed as YAML unless the run's JSON copy holds exactly its bytes
+    (:mod:`mlxcore.metadata_cache`)."""
     record = RunRecord(log_id)
+    metadata = f"{run_dir}/{METADATA}"
+    copies = metadata_cache.load(metadata)
     for part in ("info", "config"):
-        path = os.path.join(run_dir, METADATA, f"{part}.yaml")
-        try:
-            with open(path, "rb") as handle:
-                data = yaml.load(handle, Loader=loader)
-        except FileNotFoundError:
-            continue
-        except (OSError, yaml.YAMLError) as exc:
-            record.problems.append(f"{path}: {' '.join(str(exc).split())[:200]}")
-            continue
+        data = _read_part(metadata, f"{part}.yaml", copies, loader, record.problems)
         if isinstance(data, dict):
             setattr(record, part, data)
         elif data is not None:
-            record.problems.append(f"{path}: not a mapping")
-    _merge_scheduler_record(record, run_dir, loader)
-    return record
-
-
-def _merge_scheduler_record(record: RunRecord, run_dir: str, loader: Any) -> None:
-    """What the submission recorded (``scheduler.yaml``: name, job id, submit time, script) shows as
-    ``info.scheduler.*`` from the moment of submission; what the running job wrote in its info wins."""
-    import yaml
-
-    try:
-        with open(os.path.join(run_dir, METADATA, "scheduler.yaml"), "rb") as handle:
-            submitted = yaml.load(handle, Loader=loader)
-    except (OSError, yaml.YAMLError):
-        return
+            record.problems.append(f"{metadata}/{part}.yaml: not a mapping")
+    # what the submission recorded (name, job id, submit time, script) shows as info.scheduler.* from the moment
+    # of submission; what the running job wrote in its info wins
+    submitted = _read_part(metadata, "scheduler.yaml", copies, loader, None)
     if isinstance(submitted, dict):
         own = record.info.get("scheduler")
         record.info["scheduler"] = {**submitted, **(own if isinstance(own, dict) else {})}
+    return record
+
+
+def _read_part(metadata: str, name: str, copies: dict[str, Any], loader: Any, problems: list[str] | None) -> Any:
+    """The data of ``metadata/name`` (``None`` when missing); unreadable files are told to ``problems``."""
+    import yaml
+
+    path = f"{metadata}/{name}"
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if problems is not None:
+            problems.append(f"{path}: {' '.join(str(exc).split())[:200]}")
+        return None
+    cached, data = metadata_cache.lookup(copies, name, raw)
+    if cached:
+        return data
+    try:
+        return yaml.load(raw, Loader=loader or yaml_loader())
+    except yaml.YAMLError as exc:
+        if problems is not None:
+            problems.append(f"{path}: {' '.join(str(exc).split())[:200]}")
+        return None
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
