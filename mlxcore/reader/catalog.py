@@ -38,8 +38,8 @@ from .. import runs
 from ..errors import QueryError
 from . import scan, tables
 from .connection import QueryConnection
-from .metrics import delete_runs, ingest_stream, read_batches, streams, update_summary
-from .workers import MetadataReader, Progress, Survey, prefetched
+from .metrics import delete_runs, ingest_stream, streams, update_summary
+from .workers import Progress, RunReader, Survey
 
 log = logging.getLogger(__name__)
 
@@ -166,21 +166,28 @@ class Catalog:
         on_disk = {log_id: path for log_id, (path, _) in survey.found.items()}
         stats.runs = len(on_disk)
         finished = stored.finished
+        # runs known not finished are compared by signature here; every other run not settled by its stamp
+        # (new, or finished and changed) is read again, and the reader thread takes its stamp first
         stamps: dict[int, tuple[int | None, str | None]] = {}
+        changed: list[int] = []
         for log_id, (path, stamp) in survey.found.items():
             if stamp is not None and finished.get(log_id) == stamp:
                 continue
             if not scan.is_run_dir(path):
                 del on_disk[log_id]
                 continue
-            stamp, signature = scan.signature(path, scan_start, self.racy_ns)
-            if signature is None or stored.signatures.get(log_id) != signature:
+            if log_id in stored.signatures:
+                stamp, signature = scan.signature(path, scan_start, self.racy_ns)
+                if signature == stored.signatures[log_id]:
+                    continue
                 stamps[log_id] = (stamp, signature)
-        stats.changed = sorted(stamps)
+            changed.append(log_id)
+        stats.changed = sorted(changed)
         stats.removed = sorted(stored.known - set(on_disk))
         dead: dict[int, str] = {}
+        changed_set = set(changed)
         for log_id, row in stored.running.items():
-            if log_id in stamps or log_id not in on_disk:
+            if log_id in changed_set or log_id not in on_disk:
                 continue
             now = runs.effective_status({"status": row[4], "hostname": row[6], "pid": row[7],
                                          "heartbeat_interval": row[8]}, Path(on_disk[log_id]))
@@ -189,15 +196,19 @@ class Catalog:
         stats.status_changed = sorted(dead)
         self.shape = stored.shape
         if stats.rebuilt or stats.changed or stats.removed or dead or self.shape is None:
-            self.shape = self._apply(on_disk, stamps, stats, dead, progress)
+            self.shape = self._apply(on_disk, stamps, stats, dead, scan_start, progress)
         stats.seconds = time.perf_counter() - started
         log.debug("catalog %s: %d runs, %d re-read, %d removed in %.3f s", self.path, stats.runs,
                   len(stats.changed), len(stats.removed), stats.seconds)
         return stats
 
     def _apply(self, on_disk: dict[int, str], stamps: dict[int, tuple[int | None, str | None]],
-               stats: RefreshStats, dead: dict[int, str], progress: Progress | None) -> dict[str, Any]:
+               stats: RefreshStats, dead: dict[int, str], scan_start: int, progress: Progress | None
+               ) -> dict[str, Any]:
         import duckdb
+
+        reader = RunReader(on_disk, stats.changed, stamps, scan_start, self.racy_ns, progress)
+        reader.start()  # while DuckDB opens the catalog
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,10 +217,9 @@ class Catalog:
                     Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             con = connect_for_writing(self.path)
         except (OSError, duckdb.Error) as exc:
+            reader.stop()
             raise QueryError(f"cannot write the catalog {self.path}: {str(exc).splitlines()[0]}; "
                              "pass another catalog path") from None
-        reader = MetadataReader(on_disk, stats.changed, progress)
-        reader.start()
         try:
             con.execute("BEGIN TRANSACTION")
             touched = sorted(set(stats.changed) | set(stats.removed))
@@ -219,15 +229,13 @@ class Catalog:
                 delete_runs(con, [row[0] for row in con.execute(
                     "SELECT log_id FROM mlxcore_state WHERE log_id IN (SELECT unnest($ids))", {"ids": touched}
                 ).fetchall()])
-            reshaped = self._load_metrics(con, on_disk, stats, progress)
-            reader.join()
-            if reader.error is not None:
-                raise reader.error
-            for record in reader.records:
+            reshaped = self._load_metrics(con, reader, on_disk, stats, progress)
+            records = reader.finish()
+            for record in records:
                 for problem in record.problems:
                     log.warning("run %s: %s", record.log_id, problem)
-            reshaped |= tables.upsert_runs(con, reader.records, on_disk, stats.removed)
-            tables.write_state(con, reader.records, stamps, on_disk, stats.removed)
+            reshaped |= tables.upsert_runs(con, records, stats.removed)
+            tables.write_state(con, records, stamps, stats.removed)
             tables.set_status(con, dead)
             touched = sorted(set(stats.changed) | set(stats.removed) | set(dead))
             full = reshaped or stats.rebuilt or len(touched) * 4 > max(len(on_disk), 1)
@@ -238,7 +246,7 @@ class Catalog:
             con.execute("COMMIT")
             con.execute("CHECKPOINT")
         except BaseException:
-            reader.join()
+            reader.stop()
             raise
         finally:
             con.close()
@@ -251,30 +259,23 @@ class Catalog:
                         "(see the skipped_lines table)", total, where, more)
         return shape
 
-    def _load_metrics(self, con: Any, on_disk: dict[int, str], stats: RefreshStats, progress: Progress | None
-                      ) -> bool:
-        """Load the metric files of the changed runs and update the summaries; True if a table's columns changed
-        (then the views are made again)."""
+    def _load_metrics(self, con: Any, reader: RunReader, on_disk: dict[int, str], stats: RefreshStats,
+                      progress: Progress | None) -> bool:
+        """Load the metric files of the changed runs (read by ``reader``) and update the summaries; True if a
+        table's columns changed (then the views are made again)."""
         existing = {name.lower(): name for name in streams(con)}
-        by_stream: dict[str, list[tuple[int, str]]] = {}
-        for log_id in stats.changed:
-            for stream, path in scan.metric_files(on_disk[log_id]).items():
-                name = existing.setdefault(stream.lower(), stream)  # SQL names ignore case: Train is train
-                by_stream.setdefault(name, []).append((log_id, path))
-        jobs = sorted(by_stream.items())
-        done, total = 0, sum(len(files) for files in by_stream.values())
+        done = 0
         reshaped: set[str] = set()
-        # the next batch of files is read (in Python) while DuckDB loads this one
-        batches = prefetched((stream, batch) for stream, files in jobs for batch in read_batches(stream, files))
-        for stream, group in itertools.groupby(batches, key=lambda item: item[0]):
-            skipped, changed = ingest_stream(con, stream, (batch for _, batch in group))
+        for stream, group in itertools.groupby(reader.batches(), key=lambda item: item[0]):
+            name = existing.setdefault(stream.lower(), stream)  # SQL names ignore case: Train is train
+            skipped, changed = ingest_stream(con, name, (batch for _, batch in group))
             for log_id, lines in skipped.items():
-                stats.skipped_lines[(log_id, stream)] = lines
+                stats.skipped_lines[(log_id, name)] = lines
             if changed:
-                reshaped.add(stream)
-            done += len(by_stream[stream])
+                reshaped.add(name)
+            done += len(reader.files[stream])
             if progress:
-                progress("metrics", done, total)
+                progress("metrics", done, sum(len(files) for files in reader.files.values()))
         touched = sorted(set(stats.changed) | set(stats.removed))
         many = stats.rebuilt or len(touched) * 4 > max(len(on_disk), 1)  # one full pass beats a delete + insert
         for stream in sorted(set(existing.values())):

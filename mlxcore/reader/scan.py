@@ -25,7 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import metadata_cache
+from .. import metadata_cache, runs
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +127,26 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
+    #: the row of ``mlxcore_runs`` and the statuses, set by :meth:`settle`
+    row: dict[str, Any] = field(default_factory=dict)
+    raw_status: str = "UNKNOWN"
+    status: str = "UNKNOWN"
+
     def flat(self) -> dict[str, Any]:
         row: dict[str, Any] = {}
         flatten("info", self.info, row)
         flatten("config", self.config, row)
         return row
+
+    def settle(self, run_dir: str) -> None:
+        """Compute :attr:`row` and the statuses: the status written in ``info.yaml`` and the one to show (a
+        RUNNING run whose process is gone is DEAD, :func:`mlxcore.runs.effective_status`)."""
+        raw = self.info.get("status")
+        self.raw_status = raw if isinstance(raw, str) else "UNKNOWN"
+        self.status = runs.effective_status(dict(self.info, status=self.raw_status), Path(run_dir))
+        self.row = self.flat()
+        self.row["log_id"] = self.log_id
+        self.row["status"] = self.row["info.status"] = self.status
 
 
 def yaml_loader() -> Any:
@@ -211,6 +226,34 @@ def value_type(value: Any) -> str | None:
     if isinstance(value, (str, datetime, date)):
         return VARCHAR
     return JSON
+
+
+_EXACT_TYPES = {bool: BOOLEAN, float: DOUBLE, str: VARCHAR, type(None): None}
+
+
+def column_type(values: list[Any]) -> str | None:
+    """The narrowest catalog type holding every value of ``values`` (:func:`value_type` of each, combined), with
+    one pass in C over the values' types: a catalog of 10,000 runs x 50 keys makes this call 50 times."""
+    found: str | None = None
+    for kind in set(map(type, values)):
+        if kind in _EXACT_TYPES:
+            found = combine_types(found, _EXACT_TYPES[kind])
+        else:  # int (range-checked), subclasses, dates, lists, mappings
+            for value in values:
+                if type(value) is kind:
+                    found = combine_types(found, value_type(value))
+    return found
+
+
+def column_values(values: list[Any], column: str) -> list[Any]:
+    """``values`` as stored in a column of type ``column``; the same list when nothing needs converting."""
+    kinds = set(map(type, values)) - {type(None)}
+    if column in (BOOLEAN, BIGINT) or kinds <= {_PLAIN.get(column)}:
+        return values
+    return [convert(value, column) for value in values]
+
+
+_PLAIN = {DOUBLE: float, VARCHAR: str}
 
 
 def combine_types(a: str | None, b: str | None) -> str | None:

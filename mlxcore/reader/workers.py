@@ -1,8 +1,7 @@
 """The threads of a refresh: DuckDB releases the GIL, so Python's file reading can run beside it.
 
 * :class:`Survey` stats every run while DuckDB starts and reads the stored state;
-* :class:`MetadataReader` reads the metadata of the changed runs while DuckDB loads their metric files;
-* :func:`prefetched` reads the next batch of metric files while DuckDB loads the current one.
+* :class:`RunReader` reads the metric files and the metadata of the changed runs while DuckDB loads them.
 """
 
 from __future__ import annotations
@@ -11,11 +10,11 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 from . import scan
+from .metrics import read_batches
 
-T = TypeVar("T")
 Progress = Callable[[str, int, int], Any]
 
 
@@ -40,65 +39,86 @@ class Survey(threading.Thread):
             raise self.error
 
 
-class MetadataReader(threading.Thread):
-    """Parses the YAML metadata of the changed runs while the main thread keeps DuckDB busy."""
+class RunReader(threading.Thread):
+    """Reads what a refresh loads, in the order DuckDB needs it, so that DuckDB starts early and never waits:
 
-    def __init__(self, on_disk: dict[int, str], ids: list[int], progress: Progress | None) -> None:
-        super().__init__(name="mlxcore-catalog-metadata", daemon=True)
-        self.on_disk, self.ids, self.progress = on_disk, ids, progress
+    1. the stamps of the changed runs that have none yet (before anything of theirs is read: a write after the
+       stamp makes the next refresh read the run again);
+    2. their metric files, batch by batch (:func:`mlxcore.reader.metrics.read_batches`), handed to
+       :meth:`batches` at most ``depth`` batches ahead of DuckDB;
+    3. their metadata, flattened, with the status to show, while DuckDB loads the last batches.
+
+    One thread, not one per step: Python threads share one interpreter lock, and two readers would slow each other
+    down while DuckDB sat idle.
+    """
+
+    def __init__(self, on_disk: dict[int, str], ids: list[int], stamps: dict[int, tuple[int | None, str | None]],
+                 scan_start_ns: int, racy_ns: int, progress: Progress | None = None, depth: int = 2) -> None:
+        super().__init__(name="mlxcore-catalog-reader", daemon=True)
+        self.on_disk, self.ids, self.stamps, self.progress = on_disk, ids, stamps, progress
+        self.scan_start_ns, self.racy_ns = scan_start_ns, racy_ns
+        self.files: dict[str, list[tuple[int, str]]] = {}  # stream -> (log_id, path), known once step 1 is done
         self.records: list[scan.RunRecord] = []
         self.error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._halt = threading.Event()
+        self._handed_over = False  # every batch (and the end marker) is in the queue
 
     def run(self) -> None:
         try:
+            for log_id in self.ids:
+                if log_id not in self.stamps:
+                    self.stamps[log_id] = scan.signature(self.on_disk[log_id], self.scan_start_ns, self.racy_ns)
+            for log_id in self.ids:
+                for stream, path in scan.metric_files(self.on_disk[log_id]).items():
+                    self.files.setdefault(stream, []).append((log_id, path))
+            for stream, files in sorted(self.files.items()):
+                for batch in read_batches(stream, files):
+                    if not self._offer((stream, batch)):
+                        return
+            self._handed_over = self._offer(_DONE)
             loader = scan.yaml_loader()
             for n, log_id in enumerate(self.ids, 1):
-                self.records.append(scan.read_run(log_id, self.on_disk[log_id], loader))
-                if self.progress and (n % 200 == 0 or n == len(self.ids)):
+                record = scan.read_run(log_id, self.on_disk[log_id], loader)
+                record.settle(self.on_disk[log_id])
+                self.records.append(record)
+                if self.progress and (n % 500 == 0 or n == len(self.ids)):
                     self.progress("metadata", n, len(self.ids))
-        except BaseException as exc:  # re-raised by the main thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
             self.error = exc
+            if not self._handed_over:
+                self._offer(_DONE)
 
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
-    """``items``, produced by a thread that stays at most ``depth`` items ahead of the consumer. An exception in
-    the producer is raised in the consumer; a consumer that stops early stops the producer."""
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def offer(item: Any) -> bool:
-        while not stop.is_set():
+    def _offer(self, item: Any) -> bool:
+        while not self._halt.is_set():
             try:
-                buffer.put(item, timeout=0.1)
+                self._queue.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
-        try:
-            for item in items:
-                if not offer(item):
-                    return
-            offer(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            offer(_Failed(exc))
-
-    thread = threading.Thread(target=produce, name="mlxcore-prefetch", daemon=True)
-    thread.start()
-    try:
+    def batches(self) -> Iterator[tuple[str, tuple[list[int], list[str]]]]:
+        """``(stream, (ids, texts))`` of every batch, in stream order."""
         while True:
-            item = buffer.get()
-            if item is done:
+            item = self._queue.get()
+            if item is _DONE:
+                if self.error is not None:
+                    raise self.error
                 return
-            if isinstance(item, _Failed):
-                raise item.error
             yield item
-    finally:
-        stop.set()
+
+    def finish(self) -> list[scan.RunRecord]:
+        """The records, once the thread is done (its error, if any, is raised here)."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.records
+
+    def stop(self) -> None:
+        """Stop early (the refresh failed): the thread ends at its next hand-over."""
+        self._halt.set()
+        self.join()
+
+
+_DONE = object()
