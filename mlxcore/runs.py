@@ -6,6 +6,8 @@ Layout of one run (``parent_log_dir/<id>/``)::
     metadata/config.yaml   the resolved user config
     metadata/mlx.yaml      the framework settings in force
     metadata/heartbeat     touched every ``heartbeat_interval`` seconds while the run is alive
+    metadata/.cache.json   a JSON copy of info, config and scheduler records, for the reader (a cache:
+                           used only while its hash matches the YAML, see :mod:`mlxcore.metadata_cache`)
     metrics/<log_name>.json  JSON lines, one object per ``log_metrics`` call
     artifacts/<format>/<name>
     checkpoints/<log_name>.<format>

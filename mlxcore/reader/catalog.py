@@ -230,11 +230,12 @@ class Catalog:
                     "SELECT log_id FROM mlxcore_state WHERE log_id IN (SELECT unnest($ids))", {"ids": touched}
                 ).fetchall()])
             reshaped = self._load_metrics(con, reader, on_disk, stats, progress)
-            records = reader.finish()
+            records = reader.records()
             for record in records:
                 for problem in record.problems:
                     log.warning("run %s: %s", record.log_id, problem)
             reshaped |= tables.upsert_runs(con, records, stats.removed)
+            reader.finish()
             tables.write_state(con, records, stamps, stats.removed)
             tables.set_status(con, dead)
             touched = sorted(set(stats.changed) | set(stats.removed) | set(dead))

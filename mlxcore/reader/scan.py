@@ -5,7 +5,9 @@ What the catalog compares to decide whether to re-read a run:
 * for a finished run (its status is final), the ``mtime_ns`` of ``metadata/`` alone: every metadata write is an
   atomic rename, which changes the directory (``info.yaml``, ``config.yaml``, ``scheduler.yaml``, the cancel
   marker), and a resumed run rewrites ``info.yaml`` first; touching the heartbeat does not. One ``stat`` per
-  run, relative to the logs directory (:func:`survey`): at 10,000 runs this is most of a reopen;
+  run, relative to the logs directory (:func:`survey`): at 10,000 runs this is most of a reopen. A file of a
+  finished run rewritten in place (not replaced) leaves the directory as it was: it is seen once the catalog is
+  deleted (rebuilt);
 * for a run not finished yet, its *signature*: that ``mtime_ns`` and the size of each ``metrics/*.json`` (they
   grow while it runs).
 
@@ -85,37 +87,44 @@ def is_run_dir(path: str) -> bool:
 def signature(run_dir: str, scan_start_ns: int, racy_ns: int = RACY_NS) -> tuple[int | None, str | None]:
     """``(stamp, signature)`` of ``run_dir`` (see the module docstring): the ``mtime_ns`` of ``metadata/`` (0
     when missing) and the same with the sizes of the metric files; each ``None`` when racy."""
+    meta_ns = metadata_stamp(run_dir)
+    return compose(meta_ns, metric_files(run_dir, sizes=True)[1], scan_start_ns, racy_ns)
+
+
+def metadata_stamp(run_dir: str) -> int:
+    """The ``mtime_ns`` of ``run_dir/metadata`` (0 when missing)."""
     try:
-        meta_ns = os.stat(f"{run_dir}/{METADATA}").st_mtime_ns
+        return os.stat(f"{run_dir}/{METADATA}").st_mtime_ns
     except FileNotFoundError:
-        meta_ns = 0
+        return 0
+
+
+def compose(meta_ns: int, sizes: list[tuple[str, int, int]], scan_start_ns: int, racy_ns: int = RACY_NS
+            ) -> tuple[int | None, str | None]:
+    """``(stamp, signature)`` from the metadata stamp and ``(file name, size, mtime_ns)`` of each metric file."""
     racy_after = scan_start_ns - racy_ns
-    parts = [str(meta_ns)]
-    newest = meta_ns
+    newest = max([meta_ns, *(mtime for _, _, mtime in sizes)])
+    signature = "|".join([str(meta_ns), *(f"{name}:{size}" for name, size, _ in sorted(sizes))])
+    return (None if meta_ns >= racy_after else meta_ns), (None if newest >= racy_after else signature)
+
+
+def metric_files(run_dir: str, sizes: bool = False) -> tuple[dict[str, str], list[tuple[str, int, int]]]:
+    """``({stream: path}, [(file name, size, mtime_ns)])`` of the run's ``metrics/<stream>.json`` files; the
+    second list only with ``sizes`` (one more ``stat`` per file)."""
+    files: dict[str, str] = {}
+    stats: list[tuple[str, int, int]] = []
     try:
         with os.scandir(f"{run_dir}/{METRICS}") as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if entry.name.endswith(".json"):
-                    st = entry.stat()
-                    parts.append(f"{entry.name}:{st.st_size}")
-                    newest = max(newest, st.st_mtime_ns)
-    except (FileNotFoundError, NotADirectoryError):
-        pass
-    return (None if meta_ns >= racy_after else meta_ns), (None if newest >= racy_after else "|".join(parts))
-
-
-def metric_files(run_dir: str) -> dict[str, str]:
-    """``{stream: path}`` for each ``metrics/<stream>.json`` of the run."""
-    out: dict[str, str] = {}
-    try:
-        with os.scandir(os.path.join(run_dir, METRICS)) as entries:
             for entry in entries:
                 name = entry.name
                 if name.endswith(".json") and not name.startswith(".") and entry.is_file(follow_symlinks=False):
-                    out[name[: -len(".json")]] = entry.path
-    except FileNotFoundError:
+                    files[name[: -len(".json")]] = entry.path
+                    if sizes:
+                        st = entry.stat(follow_symlinks=False)
+                        stats.append((name, st.st_size, st.st_mtime_ns))
+    except (FileNotFoundError, NotADirectoryError):
         pass
-    return out
+    return files, stats
 
 
 @dataclass

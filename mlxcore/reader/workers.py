@@ -40,16 +40,17 @@ class Survey(threading.Thread):
 
 
 class RunReader(threading.Thread):
-    """Reads what a refresh loads, in the order DuckDB needs it, so that DuckDB starts early and never waits:
+    """Reads what a refresh loads while the main thread keeps DuckDB busy, in the order DuckDB needs it:
 
-    1. the stamps of the changed runs that have none yet (before anything of theirs is read: a write after the
-       stamp makes the next refresh read the run again);
-    2. their metric files, batch by batch (:func:`mlxcore.reader.metrics.read_batches`), handed to
-       :meth:`batches` at most ``depth`` batches ahead of DuckDB;
-    3. their metadata, flattened, with the status to show, while DuckDB loads the last batches.
+    1. for each changed run, its stamp and the list and sizes of its metric files (:func:`mlxcore.reader.scan.
+       signature`), before anything of it is read: a write after the stamp makes the next refresh read it again;
+    2. the metric files, batch by batch (:func:`mlxcore.reader.metrics.read_batches`), at most ``depth`` batches
+       ahead of DuckDB (:meth:`batches`);
+    3. the metadata of the runs, flattened, with the status to show (:meth:`records`), while DuckDB loads the
+       last batches.
 
-    One thread, not one per step: Python threads share one interpreter lock, and two readers would slow each other
-    down while DuckDB sat idle.
+    One thread, not one per step: Python threads share one interpreter lock, and a second reader would slow the
+    first down while DuckDB waited for both.
     """
 
     def __init__(self, on_disk: dict[int, str], ids: list[int], stamps: dict[int, tuple[int | None, str | None]],
@@ -57,9 +58,10 @@ class RunReader(threading.Thread):
         super().__init__(name="mlxcore-catalog-reader", daemon=True)
         self.on_disk, self.ids, self.stamps, self.progress = on_disk, ids, stamps, progress
         self.scan_start_ns, self.racy_ns = scan_start_ns, racy_ns
-        self.files: dict[str, list[tuple[int, str]]] = {}  # stream -> (log_id, path), known once step 1 is done
-        self.records: list[scan.RunRecord] = []
+        self.files: dict[str, list[tuple[int, str]]] = {}  # stream -> (log_id, path), complete with the records
         self.error: BaseException | None = None
+        self._records: list[scan.RunRecord] = []
+        self._read = threading.Event()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._halt = threading.Event()
         self._handed_over = False  # every batch (and the end marker) is in the queue
@@ -67,10 +69,14 @@ class RunReader(threading.Thread):
     def run(self) -> None:
         try:
             for log_id in self.ids:
+                if self._halt.is_set():
+                    return
+                run_dir = self.on_disk[log_id]
+                meta_ns = scan.metadata_stamp(run_dir)
+                files, sizes = scan.metric_files(run_dir, sizes=True)
                 if log_id not in self.stamps:
-                    self.stamps[log_id] = scan.signature(self.on_disk[log_id], self.scan_start_ns, self.racy_ns)
-            for log_id in self.ids:
-                for stream, path in scan.metric_files(self.on_disk[log_id]).items():
+                    self.stamps[log_id] = scan.compose(meta_ns, sizes, self.scan_start_ns, self.racy_ns)
+                for stream, path in files.items():
                     self.files.setdefault(stream, []).append((log_id, path))
             for stream, files in sorted(self.files.items()):
                 for batch in read_batches(stream, files):
@@ -79,13 +85,17 @@ class RunReader(threading.Thread):
             self._handed_over = self._offer(_DONE)
             loader = scan.yaml_loader()
             for n, log_id in enumerate(self.ids, 1):
+                if self._halt.is_set():
+                    return
                 record = scan.read_run(log_id, self.on_disk[log_id], loader)
                 record.settle(self.on_disk[log_id])
-                self.records.append(record)
+                self._records.append(record)
                 if self.progress and (n % 500 == 0 or n == len(self.ids)):
                     self.progress("metadata", n, len(self.ids))
+            self._read.set()
         except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
             self.error = exc
+            self._read.set()
             if not self._handed_over:
                 self._offer(_DONE)
 
@@ -108,12 +118,18 @@ class RunReader(threading.Thread):
                 return
             yield item
 
-    def finish(self) -> list[scan.RunRecord]:
-        """The records, once the thread is done (its error, if any, is raised here)."""
+    def records(self) -> list[scan.RunRecord]:
+        """The records of the changed runs, once all are read (the thread's error, if any, is raised here)."""
+        self._read.wait()
+        if self.error is not None:
+            raise self.error
+        return self._records
+
+    def finish(self) -> None:
+        """Wait for the end of the thread (its error, if any, is raised here)."""
         self.join()
         if self.error is not None:
             raise self.error
-        return self.records
 
     def stop(self) -> None:
         """Stop early (the refresh failed): the thread ends at its next hand-over."""
