@@ -24,6 +24,7 @@ metric files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -37,14 +38,13 @@ from typing import Any
 from .. import runs
 from ..errors import QueryError
 from . import scan, tables
-from .connection import QueryConnection
+from .connection import ALIAS, CATALOG_FILES, QueryConnection
 from .metrics import delete_runs, ingest_stream, streams, update_summary
 from .workers import Progress, RunReader, Survey
 
 log = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.duckdb"
-LOCK_TIMEOUT = 60.0
 
 
 @dataclass
@@ -80,22 +80,6 @@ def default_catalog_path(root: Path) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
     return cache / "mlxcore" / "catalogs" / digest / CATALOG_NAME
-
-
-def connect_for_writing(path: Path) -> Any:
-    """Open ``path`` read-write, waiting (up to :data:`LOCK_TIMEOUT`) while another process uses it."""
-    import duckdb
-
-    deadline = time.monotonic() + LOCK_TIMEOUT
-    delay = 0.01
-    while True:
-        try:
-            return duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
 
 
 class Catalog:
@@ -210,47 +194,48 @@ class Catalog:
         reader = RunReader(on_disk, stats.changed, stamps, scan_start, self.racy_ns, progress)
         reader.start()  # while DuckDB opens the catalog
 
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if stats.rebuilt:
-                for suffix in ("", ".wal"):
-                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            con = connect_for_writing(self.path)
-        except (OSError, duckdb.Error) as exc:
-            reader.stop()
-            raise QueryError(f"cannot write the catalog {self.path}: {str(exc).splitlines()[0]}; "
-                             "pass another catalog path") from None
-        try:
-            con.execute("BEGIN TRANSACTION")
-            touched = sorted(set(stats.changed) | set(stats.removed))
-            if stats.rebuilt:
-                tables.create_tables(con)
-            elif touched:  # rows to delete first; another process may have loaded some new runs meanwhile
-                delete_runs(con, [row[0] for row in con.execute(
-                    "SELECT log_id FROM mlxcore_state WHERE log_id IN (SELECT unnest($ids))", {"ids": touched}
-                ).fetchall()])
-            reshaped = self._load_metrics(con, reader, on_disk, stats, progress)
-            records = reader.records()
-            for record in records:
-                for problem in record.problems:
-                    log.warning("run %s: %s", record.log_id, problem)
-            reshaped |= tables.upsert_runs(con, records, stats.removed)
-            reader.finish()
-            tables.write_state(con, records, stamps, stats.removed)
-            tables.set_status(con, dead)
-            touched = sorted(set(stats.changed) | set(stats.removed) | set(dead))
-            full = reshaped or stats.rebuilt or len(touched) * 4 > max(len(on_disk), 1)
-            tables.update_runs_table(con, None if full else touched)
-            if reshaped or stats.rebuilt:
-                tables.create_views(con)
-            shape = tables.save_shape(con) if reshaped or stats.rebuilt or self.shape is None else self.shape
-            con.execute("COMMIT")
-            con.execute("CHECKPOINT")
-        except BaseException:
-            reader.stop()
-            raise
-        finally:
-            con.close()
+        with contextlib.ExitStack() as stack:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if stats.rebuilt:
+                    for suffix in CATALOG_FILES:
+                        Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                con = stack.enter_context(self.connection.attached(write=True))
+            except (OSError, duckdb.Error) as exc:
+                reader.stop()
+                raise QueryError(f"cannot write the catalog {self.path}: {str(exc).splitlines()[0]}; "
+                                 "pass another catalog path") from None
+            try:
+                con.execute("BEGIN TRANSACTION")
+                touched = sorted(set(stats.changed) | set(stats.removed))
+                if stats.rebuilt:
+                    tables.create_tables(con)
+                elif touched:  # rows to delete first; another process may have loaded some new runs meanwhile
+                    delete_runs(con, [row[0] for row in con.execute(
+                        "SELECT log_id FROM mlxcore_state WHERE log_id IN (SELECT unnest($ids))", {"ids": touched}
+                    ).fetchall()])
+                reshaped = self._load_metrics(con, reader, on_disk, stats, progress)
+                records = reader.records()
+                for record in records:
+                    for problem in record.problems:
+                        log.warning("run %s: %s", record.log_id, problem)
+                reshaped |= tables.upsert_runs(con, records, stats.removed)
+                reader.finish()
+                tables.write_state(con, records, stamps, stats.removed)
+                tables.set_status(con, dead)
+                touched = sorted(set(stats.changed) | set(stats.removed) | set(dead))
+                full = reshaped or stats.rebuilt or len(touched) * 4 > max(len(on_disk), 1)
+                tables.update_runs_table(con, None if full else touched)
+                if reshaped or stats.rebuilt:
+                    tables.create_views(con)
+                shape = tables.save_shape(con) if reshaped or stats.rebuilt or self.shape is None else self.shape
+                con.execute("COMMIT")
+                con.execute(f"CHECKPOINT {ALIAS}")
+            except BaseException:
+                reader.stop()
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
         if stats.skipped_lines:
             total = sum(stats.skipped_lines.values())
             items = sorted(stats.skipped_lines.items())

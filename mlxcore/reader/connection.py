@@ -2,7 +2,7 @@
 
 One in-memory DuckDB instance per reader, configured once and then locked:
 
-* the only files it may open are the catalog and its WAL (``allowed_paths``); with
+* the only files it may open are the catalog and DuckDB's files beside it (``allowed_paths``); with
   ``enable_external_access=false`` nothing else can be read or written (``read_csv``, ``COPY``, ``ATTACH``,
   ``INSTALL``, ``EXPORT``, replacement scans of ``'file.csv'``), and extensions are neither installed nor
   autoloaded;
@@ -10,7 +10,9 @@ One in-memory DuckDB instance per reader, configured once and then locked:
 * the catalog is attached ``READ_ONLY`` for the duration of one call and detached after it, so no query can
   change it and a reader kept open in a notebook never blocks another process that refreshes the catalog.
 
-Attaching costs about a millisecond; starting a DuckDB instance about fifteen, which is why the instance is kept.
+A refresh writes through the same instance, with the catalog attached read-write (it needs no file access
+either: Python reads the logs and hands their text to DuckDB). Attaching costs about a millisecond; starting a
+DuckDB instance about fifteen, which is why the instance is kept, and shared.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from ..errors import QueryError
 from .metrics import lit, q
 
 ALIAS = "mlxcore_catalog"
+#: the catalog and the files DuckDB keeps beside it (its write-ahead log, and that log's checkpoint and recovery
+#: files): the only paths the instance may open
+CATALOG_FILES = ("", ".wal", ".wal.checkpoint", ".wal.recovery")
 LOCK_TIMEOUT = 60.0
 #: table functions a query may call (they compute, they read nothing)
 TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
@@ -51,27 +56,32 @@ class QueryConnection:
         con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                                  "autoload_known_extensions": False,
                                                  "allow_community_extensions": False})
-        con.execute(f"SET allowed_paths = [{lit(str(self.path))}, {lit(str(self.path) + '.wal')}]")
+        paths = ", ".join(lit(f"{self.path}{suffix}") for suffix in CATALOG_FILES)
+        con.execute(f"SET allowed_paths = [{paths}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         return con
 
     @contextmanager
-    def attached(self) -> Iterator[Any]:
-        """The connection with the catalog attached read-only and in use; detached on exit."""
+    def attached(self, write: bool = False) -> Iterator[Any]:
+        """The connection with the catalog attached and in use (read-only unless ``write``); detached on exit.
+
+        ``write`` is for the catalog's refresh only: it may create the file, and waits up to
+        :data:`LOCK_TIMEOUT` while another process holds it."""
         import duckdb
 
         with self._lock:
             if self._con is None:
                 self._con = self._connect()
             con = self._con
-            if not self.path.exists():
+            if not write and not self.path.exists():
                 raise QueryError(f"the catalog {self.path} does not exist; refresh the reader first")
+            mode = "" if write else " (READ_ONLY)"
             deadline = time.monotonic() + LOCK_TIMEOUT
             delay = 0.01
             while True:
                 try:
-                    con.execute(f"ATTACH {lit(str(self.path))} AS {ALIAS} (READ_ONLY)")
+                    con.execute(f"ATTACH {lit(str(self.path))} AS {ALIAS}{mode}")
                     break
                 except duckdb.IOException as exc:  # another process is refreshing it: wait
                     if "lock" not in str(exc).lower():
