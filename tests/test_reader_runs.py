@@ -278,3 +278,34 @@ def test_a_run_changed_within_the_racy_window_is_read_again_until_it_settles(tmp
     backdate(logs)
     assert reader.refresh().changed == [log_id]  # settled now, read once more with a stamp it can trust
     assert reader.refresh().changed == []
+
+
+def test_a_refresh_that_fails_halfway_leaves_the_previous_catalog_and_no_thread(tmp_path, monkeypatch):
+    """The reader thread fails on one run's metadata while DuckDB loads the metric files: the transaction is
+    rolled back, the thread ends, and the next refresh loads the runs as if nothing had happened."""
+    import threading
+
+    from mlxcore.reader import scan
+
+    logs = tmp_path / "logs"
+    first = write_run(logs, {"seed": 1}, {"train": [{"loss": 1.0}]})
+    backdate(logs)
+    reader = DuckDBReader(logs)
+    added = [write_run(logs, {"seed": s}, {"train": [{"loss": float(s)}] * 3}) for s in range(2, 6)]
+    backdate(logs)
+    real = scan.read_run
+
+    def failing(log_id: int, run_dir: str, loader=None):
+        if log_id == added[2]:
+            raise OSError("disk on fire")
+        return real(log_id, run_dir, loader)
+
+    monkeypatch.setattr(scan, "read_run", failing)
+    with pytest.raises(OSError, match="disk on fire"):
+        reader.refresh()
+    assert not [t for t in threading.enumerate() if t.name.startswith("mlxcore-catalog")]
+    monkeypatch.setattr(scan, "read_run", real)
+    stale = DuckDBReader(logs, refresh=False)
+    assert stale.filter(columns=["log_id"])["log_id"].tolist() == [first]  # rolled back
+    assert DuckDBReader(logs).last_refresh.changed == added
+    assert reader.refresh().changed == [] and reader.sql("SELECT count(*) AS n FROM train")["n"][0] == 13
