@@ -215,13 +215,12 @@ class Catalog:
                         "SELECT log_id FROM mlxcore_state WHERE log_id IN (SELECT unnest($ids))", {"ids": touched}
                     ).fetchall()])
                 reshaped = self._load_metrics(con, reader, on_disk, stats, progress)
-                records = reader.records()
-                for record in records:
+                rows = reader.rows()
+                for record in reader.records:
                     for problem in record.problems:
                         log.warning("run %s: %s", record.log_id, problem)
-                reshaped |= tables.upsert_runs(con, records, stats.removed)
-                reader.finish()
-                tables.write_state(con, records, stamps, stats.removed)
+                reshaped |= tables.upsert_runs(con, rows, stats.removed)
+                tables.write_state(con, rows, stats.removed)
                 tables.set_status(con, dead)
                 touched = sorted(set(stats.changed) | set(stats.removed) | set(dead))
                 full = reshaped or stats.rebuilt or len(touched) * 4 > max(len(on_disk), 1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -28,10 +29,10 @@ from .scan import BIGINT, BOOLEAN, DOUBLE, JSON, VARCHAR, combine_types
 
 log = logging.getLogger(__name__)
 
-#: files, and characters, loaded at once: they bound the memory of the raw-lines table, and small batches let
+#: files, and bytes, loaded at once: they bound the memory of the raw-lines table, and small batches let
 #: the next one be read while DuckDB loads this one
 BATCH_FILES = 2000
-BATCH_CHARS = 64 * 1024 * 1024
+BATCH_BYTES = 64 * 1024 * 1024
 RESERVED = ("log_id", "_row")
 #: our column type for each ``json_type`` of a value
 _VALUE_TYPES = {"UBIGINT": BIGINT, "BIGINT": BIGINT, "DOUBLE": DOUBLE, "BOOLEAN": BOOLEAN, "VARCHAR": VARCHAR,
@@ -87,24 +88,31 @@ def delete_runs(con: Any, ids: list[int]) -> None:
     con.execute("DELETE FROM skipped_lines WHERE log_id IN (SELECT unnest($ids))", {"ids": ids})
 
 
-def read_batches(stream: str, files: list[tuple[int, str]]) -> Iterator[tuple[list[int], list[str]]]:
+def read_batches(stream: str, files: list[tuple[int, str]], sizes: dict[int, list[tuple[str, int, int]]] | None = None
+                 ) -> Iterator[tuple[list[int], list[str]]]:
     """``(ids, texts)`` of the files of ``stream`` (``(log_id, path)``), :data:`BATCH_FILES` at most at a time.
-    A file that cannot be read (removed since the listing, unreadable) is skipped with a warning."""
+    A file that cannot be read (removed since the listing, unreadable) is skipped with a warning.
+
+    :param sizes: receives, per run, ``(file name, bytes read, mtime_ns)`` of each file read: the signature of what
+        was loaded (:func:`mlxcore.reader.scan.compose`)."""
     ids: list[int] = []
     contents: list[str] = []
     size = 0
     for log_id, path in files:
         try:
             with open(path, "rb") as handle:
-                text = handle.read().decode("utf-8", "replace")
+                raw = handle.read()
+                mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
         except OSError as exc:
             log.warning("run %s: metrics/%s.json cannot be read (%s); skipped", log_id, stream,
                         " ".join(str(exc).split()))
             continue
+        if sizes is not None:
+            sizes.setdefault(log_id, []).append((f"{stream}.json", len(raw), mtime_ns))
         ids.append(log_id)
-        contents.append(text)
-        size += len(text)
-        if len(ids) >= BATCH_FILES or size >= BATCH_CHARS:
+        contents.append(raw.decode("utf-8", "replace"))
+        size += len(raw)
+        if len(ids) >= BATCH_FILES or size >= BATCH_BYTES:
             yield ids, contents
             ids, contents, size = [], [], 0
     if ids:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import runs
@@ -43,21 +44,46 @@ def _insert_columns(con: Any, table: str, data: dict[str, tuple[str, list[Any]]]
     con.execute(f"INSERT INTO {table} BY NAME SELECT {select}", params)
 
 
-def upsert_runs(con: Any, records: list[scan.RunRecord], removed: list[int]) -> bool:
-    """Replace the rows of ``records`` (settled, :meth:`mlxcore.reader.scan.RunRecord.settle`) in ``mlxcore_runs`` and delete those of ``removed``; True when columns
-    were added, widened or dropped. Built column by column: the types and conversions of 10,000 runs x 50 keys
-    are a few passes in C instead of half a million Python calls."""
-    existing = {name: dtype.upper() for name, dtype in table_columns(con, "main", "mlxcore_runs").items()}
-    before = dict(existing)
-    columns: dict[str, list[Any]] = {}
+@dataclass
+class Rows:
+    """The rows a refresh writes for the changed runs, prepared by :func:`prepare` in the reader thread."""
+
+    ids: list[int] = field(default_factory=list)
+    columns: dict[str, list[Any]] = field(default_factory=dict)  # mlxcore_runs: name -> one value per run
+    types: dict[str, str | None] = field(default_factory=dict)  # the narrowest type of each column's values
+    state: dict[str, list[Any]] = field(default_factory=dict)  # mlxcore_state: name -> one value per run
+
+
+def prepare(records: list[scan.RunRecord], stamps: dict[int, tuple[int | None, str | None]]) -> Rows:
+    """The rows of ``mlxcore_runs`` and ``mlxcore_state`` for ``records`` (settled,
+    :meth:`mlxcore.reader.scan.RunRecord.settle`; ``stamps``: :func:`mlxcore.reader.scan.compose` of each), column
+    by column: the types and conversions of 10,000 runs x 50 keys are then a few passes in C."""
+    rows = Rows(ids=[record.log_id for record in records], state={name: [] for name in STATE})
     for n, record in enumerate(records):
         for key, value in record.row.items():
-            values = columns.get(key)
+            values = rows.columns.get(key)
             if values is None:
-                values = columns[key] = [None] * len(records)
+                values = rows.columns[key] = [None] * len(records)
             values[n] = value
-    for name, values in columns.items():
-        new = scan.column_type(values)
+        final = record.raw_status in runs.FINAL_STATUSES
+        stamp, signature = stamps[record.log_id]
+        host, pid, interval = (record.info.get(k) for k in ("hostname", "pid", "heartbeat_interval"))
+        values = (record.log_id, stamp if final else None, None if final else signature, final, record.raw_status,
+                  record.status, host if isinstance(host, str) else None,
+                  pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+                  float(interval) if isinstance(interval, (int, float)) and not isinstance(interval, bool) else None)
+        for name, value in zip(STATE, values):
+            rows.state[name].append(value)
+    rows.types = {name: scan.column_type(values) for name, values in rows.columns.items()}
+    return rows
+
+
+def upsert_runs(con: Any, rows: Rows, removed: list[int]) -> bool:
+    """Replace the rows of ``rows.ids`` in ``mlxcore_runs`` and delete those of ``removed``; True when columns were
+    added, widened or dropped."""
+    existing = {name: dtype.upper() for name, dtype in table_columns(con, "main", "mlxcore_runs").items()}
+    before = dict(existing)
+    for name, new in rows.types.items():
         have = existing.get(name)
         if have is None:
             con.execute(f"ALTER TABLE mlxcore_runs ADD COLUMN {q(name)} {new or scan.VARCHAR}")
@@ -67,12 +93,12 @@ def upsert_runs(con: Any, records: list[scan.RunRecord], removed: list[int]) -> 
             using = f"to_json({q(name)})" if wanted == scan.JSON else f"CAST({q(name)} AS {wanted})"
             con.execute(f"ALTER TABLE mlxcore_runs ALTER {q(name)} TYPE {wanted} USING {using}")
             existing[name] = wanted
-    gone = sorted({record.log_id for record in records} | set(removed))
+    gone = sorted(set(rows.ids) | set(removed))
     if gone:
         con.execute("DELETE FROM mlxcore_runs WHERE log_id IN (SELECT unnest($ids))", {"ids": gone})
-    if records:
+    if rows.ids:
         _insert_columns(con, "mlxcore_runs", {
-            name: (existing[name], scan.column_values(values, existing[name])) for name, values in columns.items()})
+            name: (existing[name], scan.column_values(values, existing[name])) for name, values in rows.columns.items()})
     if removed:
         _drop_empty_columns(con, existing)
     return existing != before
@@ -97,28 +123,14 @@ def set_status(con: Any, statuses: dict[int, str]) -> None:
         con.execute("UPDATE mlxcore_state SET status = ? WHERE log_id = ?", [status, log_id])
 
 
-def write_state(con: Any, records: list[scan.RunRecord], stamps: dict[int, tuple[int | None, str | None]],
-                removed: list[int]) -> None:
-    """The rows of ``mlxcore_state`` for ``records`` (``stamps``: :func:`mlxcore.reader.scan.signature` of each);
-    a finished run keeps its stamp, another run its signature. The rows of ``removed`` are deleted."""
-    gone = [*removed, *(r.log_id for r in records)]
+def write_state(con: Any, rows: Rows, removed: list[int]) -> None:
+    """The rows of ``mlxcore_state`` for ``rows.ids`` (a finished run keeps its stamp, another run its signature);
+    the rows of ``removed`` are deleted."""
+    gone = [*removed, *rows.ids]
     if gone:
         con.execute("DELETE FROM mlxcore_state WHERE log_id IN (SELECT unnest($ids))", {"ids": gone})
-    if not records:
-        return
-    columns: dict[str, list[Any]] = {name: [] for name in STATE}
-    for record in records:
-        raw, status = record.raw_status, record.status
-        final = raw in runs.FINAL_STATUSES
-        stamp, signature = stamps[record.log_id]
-        host, pid, interval = (record.info.get(k) for k in ("hostname", "pid", "heartbeat_interval"))
-        values = (record.log_id, stamp if final else None, None if final else signature, final, raw, status,
-                  host if isinstance(host, str) else None,
-                  pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
-                  float(interval) if isinstance(interval, (int, float)) and not isinstance(interval, bool) else None)
-        for name, value in zip(STATE, values):
-            columns[name].append(value)
-    _insert_columns(con, "mlxcore_state", {name: (dtype, columns[name]) for name, dtype in zip(STATE, _STATE_TYPES)})
+    if rows.ids:
+        _insert_columns(con, "mlxcore_state", {name: (dtype, rows.state[name]) for name, dtype in zip(STATE, _STATE_TYPES)})
 
 
 # -- what queries read -----------------------------------------------------------------------------------------

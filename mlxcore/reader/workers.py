@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
-from . import scan
+from . import scan, tables
 from .metrics import read_batches
 
 Progress = Callable[[str, int, int], Any]
@@ -42,12 +42,12 @@ class Survey(threading.Thread):
 class RunReader(threading.Thread):
     """Reads what a refresh loads while the main thread keeps DuckDB busy, in the order DuckDB needs it:
 
-    1. for each changed run, its stamp and the list and sizes of its metric files (:func:`mlxcore.reader.scan.
-       signature`), before anything of it is read: a write after the stamp makes the next refresh read it again;
+    1. for each changed run, the stamp of its ``metadata/`` (before reading it: a write after the stamp makes the
+       next refresh read the run again) and the list of its metric files;
     2. the metric files, batch by batch (:func:`mlxcore.reader.metrics.read_batches`), at most ``depth`` batches
-       ahead of DuckDB (:meth:`batches`);
-    3. the metadata of the runs, flattened, with the status to show (:meth:`records`), while DuckDB loads the
-       last batches.
+       ahead of DuckDB (:meth:`batches`); the sizes read make the signature of a run not finished;
+    3. the metadata of the runs, flattened, with the status to show, and the rows to write, column by column
+       (:meth:`rows`), while DuckDB loads the last batches.
 
     One thread, not one per step: Python threads share one interpreter lock, and a second reader would slow the
     first down while DuckDB waited for both.
@@ -58,28 +58,28 @@ class RunReader(threading.Thread):
         super().__init__(name="mlxcore-catalog-reader", daemon=True)
         self.on_disk, self.ids, self.stamps, self.progress = on_disk, ids, stamps, progress
         self.scan_start_ns, self.racy_ns = scan_start_ns, racy_ns
-        self.files: dict[str, list[tuple[int, str]]] = {}  # stream -> (log_id, path), complete with the records
+        self.files: dict[str, list[tuple[int, str]]] = {}  # stream -> (log_id, path), complete before any batch
+        self.records: list[scan.RunRecord] = []
         self.error: BaseException | None = None
-        self._records: list[scan.RunRecord] = []
-        self._read = threading.Event()
+        self._rows: tables.Rows | None = None
+        self._done = threading.Event()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._halt = threading.Event()
         self._handed_over = False  # every batch (and the end marker) is in the queue
 
     def run(self) -> None:
         try:
+            meta_ns: dict[int, int] = {}
             for log_id in self.ids:
                 if self._halt.is_set():
                     return
                 run_dir = self.on_disk[log_id]
-                meta_ns = scan.metadata_stamp(run_dir)
-                files, sizes = scan.metric_files(run_dir, sizes=True)
-                if log_id not in self.stamps:
-                    self.stamps[log_id] = scan.compose(meta_ns, sizes, self.scan_start_ns, self.racy_ns)
-                for stream, path in files.items():
+                meta_ns[log_id] = scan.metadata_stamp(run_dir)
+                for stream, path in scan.metric_files(run_dir)[0].items():
                     self.files.setdefault(stream, []).append((log_id, path))
+            sizes: dict[int, list[tuple[str, int, int]]] = {}
             for stream, files in sorted(self.files.items()):
-                for batch in read_batches(stream, files):
+                for batch in read_batches(stream, files, sizes):
                     if not self._offer((stream, batch)):
                         return
             self._handed_over = self._offer(_DONE)
@@ -89,15 +89,19 @@ class RunReader(threading.Thread):
                     return
                 record = scan.read_run(log_id, self.on_disk[log_id], loader)
                 record.settle(self.on_disk[log_id])
-                self._records.append(record)
+                self.records.append(record)
+                if log_id not in self.stamps:
+                    self.stamps[log_id] = scan.compose(meta_ns[log_id], sizes.get(log_id, []), self.scan_start_ns,
+                                                       self.racy_ns)
                 if self.progress and (n % 500 == 0 or n == len(self.ids)):
                     self.progress("metadata", n, len(self.ids))
-            self._read.set()
+            self._rows = tables.prepare(self.records, self.stamps)
         except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
             self.error = exc
-            self._read.set()
             if not self._handed_over:
                 self._offer(_DONE)
+        finally:
+            self._done.set()
 
     def _offer(self, item: Any) -> bool:
         while not self._halt.is_set():
@@ -118,18 +122,14 @@ class RunReader(threading.Thread):
                 return
             yield item
 
-    def records(self) -> list[scan.RunRecord]:
-        """The records of the changed runs, once all are read (the thread's error, if any, is raised here)."""
-        self._read.wait()
-        if self.error is not None:
-            raise self.error
-        return self._records
-
-    def finish(self) -> None:
-        """Wait for the end of the thread (its error, if any, is raised here)."""
+    def rows(self) -> tables.Rows:
+        """The rows to write, once the thread is done (its error, if any, is raised here)."""
+        self._done.wait()
         self.join()
         if self.error is not None:
             raise self.error
+        assert self._rows is not None
+        return self._rows
 
     def stop(self) -> None:
         """Stop early (the refresh failed): the thread ends at its next hand-over."""
