@@ -37,6 +37,8 @@ GROUPS = ["config.optimizer.lr", "config.model.depth"]
 JOIN = ('SELECT r."config.optimizer.lr" AS lr, min(t.loss) AS best FROM runs r JOIN train t USING (log_id) '
         "GROUP BY lr ORDER BY lr")
 MLXP_MAX_RUNS = 2000
+#: the size at which the issue states the reopen goals
+FULL_SIZE = 10_000
 
 
 #: bumped when the logger writes runs differently (2: the JSON copy of the metadata, mlxcore.metadata_cache)
@@ -285,6 +287,8 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False, runs: int = 200
         mlxp_note = f"MLXP measured only up to {MLXP_MAX_RUNS} runs (quadratic database build)"
     mlxp = median(mlxp_times) * 1e3 if mlxp_times else None
     size = f"{runs} runs x {rows} rows (+ a test row every 10)"
+    full_size = runs >= FULL_SIZE  # the issue states these goals at 10,000 runs
+    at_scale = "" if full_size else f" (stated at {FULL_SIZE:,} runs; not judged here)"
     per_run_cold = ms["cold index"] / runs
     return [
         Figure("reader", "first index (cold catalog)", "ms", ms["cold index"], ms["raw scan"],
@@ -294,15 +298,15 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False, runs: int = 200
         Figure("reader", "warm reopen (nothing changed)", "ms", ms["warm reopen"], ms["listing"],
                "listing + stat of every run", repeats=len(got["warm reopen"])),
         Figure("reader", "reopen after 10 new runs", "ms", ms["reopen after 10 new runs"], ms["warm reopen"],
-               "warm reopen", goal="about 10 runs' work (< 5% of a first index)",
-               met=m["reopen after 10 new runs"] < 0.05 * m["cold index"],
+               "warm reopen", goal=f"about 10 runs' work (< 5% of a first index){at_scale}",
+               met=(m["reopen after 10 new runs"] < 0.05 * m["cold index"]) if full_size else None,
                repeats=len(got["reopen after 10 new runs"]),
                note=f"10 runs at the first index's rate: {10 * per_run_cold:.0f} ms; "
                     f"first index {ms['cold index']:.0f} ms"),
         Figure("reader", "warm reopen + filter with a metric predicate", "ms", ms["warm reopen + filter"],
                ms["filter from files (duckdb)"], "same answer from the files (YAML loop + DuckDB read_json)",
-               mlxp=mlxp, mlxp_label="MLXP Reader + filter", goal="<= 100 ms",
-               met=m["warm reopen + filter"] <= 0.1, repeats=len(got["warm reopen + filter"]),
+               mlxp=mlxp, mlxp_label="MLXP Reader + filter", goal=f"<= 100 ms{at_scale}",
+               met=(m["warm reopen + filter"] <= 0.1) if full_size else None, repeats=len(got["warm reopen + filter"]),
                note=f"{QUERY!r} -> {len(expected)} runs; plain Python loop {ms['filter from files (python)']:.0f} ms; "
                     + mlxp_note),
         Figure("reader", "first index + filter (end to end, cold)", "ms", ms["cold index"] + ms["filter"],

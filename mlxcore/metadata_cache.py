@@ -48,6 +48,19 @@ def lookup(files: dict[str, Any], name: str, raw: bytes) -> tuple[bool, Any]:
     return False, None
 
 
+def read(metadata_dir: str | Path, name: str, copies: dict[str, Any], loader: Any = None) -> Any:
+    """The data of ``metadata_dir/name``: from ``copies`` (:func:`load`) when they hold exactly the file's bytes,
+    else parsed as YAML. Raises what reading or parsing the file raises (``FileNotFoundError``, ``yaml.YAMLError``)."""
+    with open(f"{metadata_dir}/{name}", "rb") as handle:
+        raw = handle.read()
+    cached, data = lookup(copies, name, raw)
+    if cached:
+        return data
+    import yaml
+
+    return yaml.load(raw, Loader=loader or getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def record(path: Path, raw: bytes, data: Any) -> None:
     """Store ``data`` (just written to ``path`` as ``raw``) in the copy of ``path``'s directory, when ``path`` is
     one of :data:`CACHED_FILES` of a ``metadata`` directory. A failure only costs speed: it is logged, not raised."""

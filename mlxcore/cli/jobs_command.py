@@ -87,12 +87,21 @@ def selected_ids(logs: Path, ids: tuple[str, ...], filter_text: str | None) -> s
     return chosen
 
 
-def _read_yaml(path: Path) -> Any:
-    import yaml
+def _read_metadata(run_dir: Path, name: str) -> tuple[dict | None, dict | None]:
+    """``(info, scheduler record)`` of a run (``None`` when missing), through the run's JSON copy of its
+    metadata when it matches (:mod:`mlxcore.metadata_cache`): ``mlxcore status --watch`` reads every run again
+    every few seconds."""
+    from .. import metadata_cache
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path) as handle:
-        return yaml.load(handle, Loader=loader)
+    metadata = run_dir / "metadata"
+    copies = metadata_cache.load(metadata)
+    out = []
+    for part in ("info.yaml", name):
+        try:
+            out.append(metadata_cache.read(metadata, part, copies))
+        except FileNotFoundError:
+            out.append(None)
+    return out[0], out[1]
 
 
 def collect(logs: Path, ids: set[int] | None = None) -> list[RunState]:
@@ -110,10 +119,9 @@ def collect(logs: Path, ids: set[int] | None = None) -> list[RunState]:
         found = [(log_id, p) for log_id, p in found if log_id in ids]
     loaded: list[tuple[int, Path, dict, dict | None]] = []
     for log_id, run_dir in found:
-        info_file, record_file = run_dir / "metadata" / "info.yaml", run_dir / "metadata" / SCHEDULER_FILE
         try:
-            info = (_read_yaml(info_file) or {}) if info_file.exists() else {}
-            record = _read_yaml(record_file) if record_file.exists() else None
+            info, record = _read_metadata(run_dir, SCHEDULER_FILE)
+            info = info or {}
         except Exception as exc:  # a half-written or foreign file: show the run, do not stop
             info, record = {"status": "UNREADABLE", "error": {"message": str(exc)}}, None
         loaded.append((log_id, run_dir, info, record))

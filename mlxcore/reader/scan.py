@@ -190,24 +190,13 @@ def _read_part(metadata: str, name: str, copies: dict[str, Any], loader: Any, pr
     """The data of ``metadata/name`` (``None`` when missing); unreadable files are told to ``problems``."""
     import yaml
 
-    path = f"{metadata}/{name}"
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        return metadata_cache.read(metadata, name, copies, loader)
     except FileNotFoundError:
         return None
-    except OSError as exc:
+    except (OSError, yaml.YAMLError) as exc:
         if problems is not None:
-            problems.append(f"{path}: {' '.join(str(exc).split())[:200]}")
-        return None
-    cached, data = metadata_cache.lookup(copies, name, raw)
-    if cached:
-        return data
-    try:
-        return yaml.load(raw, Loader=loader or yaml_loader())
-    except yaml.YAMLError as exc:
-        if problems is not None:
-            problems.append(f"{path}: {' '.join(str(exc).split())[:200]}")
+            problems.append(f"{metadata}/{name}: {' '.join(str(exc).split())[:200]}")
         return None
 
 
