@@ -143,3 +143,29 @@ def test_unknown_streams_and_keys_are_errors_naming_the_valid_ones(tmp_path):
     with pytest.raises(Exception, match=r"unknown column 'los' in stream 'train' \(did you mean 'loss'\?\)"):
         reader.metrics("train", keys=["los"])
     assert reader.streams == {"train": ["loss"]}
+
+
+def test_windows_line_ends_blank_lines_and_small_batches_load_the_same_rows(tmp_path, monkeypatch):
+    from mlxcore.reader import metrics
+
+    ids = [write_run(tmp_path, {"seed": s}, {"train": [{"step": e, "loss": s + e / 10} for e in range(4)]})
+           for s in range(3)]
+    path = tmp_path / str(ids[1]) / "metrics" / "train.json"
+    lines = path.read_bytes().splitlines()
+    path.write_bytes(b"\r\n".join(lines[:2]) + b"\r\n\r\n" + b"\r\n".join(lines[2:]) + b"\r\n")  # a blank line too
+    monkeypatch.setattr(metrics, "BATCH_FILES", 1)  # one DuckDB batch per file: columns merge across batches
+    reader = DuckDBReader(tmp_path)
+    assert reader.last_refresh.skipped_lines == {}
+    rows = reader.metrics("train", keys=["step", "loss"], result_format="records")
+    assert [(r["log_id"], r["step"]) for r in rows] == [(i, e) for i in ids for e in range(4)]
+    assert [r["loss"] for r in rows if r["log_id"] == ids[1]] == [1.0, 1.1, 1.2, 1.3]
+
+
+def test_only_numbered_directories_are_runs(tmp_path):
+    log_id = write_run(tmp_path, {"seed": 1}, {"train": [{"loss": 1.0}]})
+    (tmp_path / "42").write_text("a file named like a run\n")
+    (tmp_path / "007" / "metadata").mkdir(parents=True)  # not a name the logger gives
+    (tmp_path / "43").symlink_to(tmp_path / str(log_id))  # a link could lead out of the logs directory
+    (tmp_path / "notes").mkdir()
+    reader = DuckDBReader(tmp_path)
+    assert reader.last_refresh.runs == 1 and reader.filter(columns=["log_id"])["log_id"].tolist() == [log_id]

@@ -148,7 +148,6 @@ class Catalog:
         stats = RefreshStats(rebuilt=stored is None)
         stored = stored or _Stored()
         on_disk = {log_id: path for log_id, (path, _) in survey.found.items()}
-        stats.runs = len(on_disk)
         finished = stored.finished
         # runs known not finished are compared by signature here; every other run not settled by its stamp
         # (new, or finished and changed) is read again, and the reader thread takes its stamp first
@@ -166,6 +165,7 @@ class Catalog:
                     continue
                 stamps[log_id] = (stamp, signature)
             changed.append(log_id)
+        stats.runs = len(on_disk)
         stats.changed = sorted(changed)
         stats.removed = sorted(stored.known - set(on_disk))
         dead: dict[int, str] = {}

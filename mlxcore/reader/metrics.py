@@ -143,15 +143,16 @@ def ingest_stream(con: Any, stream: str, batches: Iterable[tuple[list[int], list
 def _load_lines(con: Any, stream: str, ids: list[int], contents: list[str]) -> tuple[dict[int, int], bool]:
     """Insert the rows of one batch of files (``contents[n]`` is the text of run ``ids[n]``'s file).
 
-    Each file is split into lines by DuckDB; a line that is not a JSON object (torn by a crash, corrupt) is
-    counted, not loaded. The keys come from ``json_keys``, each key's type from the types of its values
+    Each file is split into lines by DuckDB (``\n`` or ``\r\n``; empty lines are passed over); a line that is
+    not a JSON object (torn by a crash, corrupt) is counted, not loaded. The keys come from ``json_keys``, each key's type from the types of its values
     (``json_group_structure`` would do both, at four times the cost), and the rows are cast from one
     ``json_transform`` to JSON values, so each line is parsed three times, never more."""
     # in steps: DuckDB runs each of these in milliseconds, and takes four times as long for the same in one query
     con.execute("CREATE OR REPLACE TEMP TABLE _mlx_files AS SELECT generate_subscripts($c, 1) - 1 AS f, "
                 "unnest($c) AS text", {"c": contents})
     con.execute("CREATE OR REPLACE TEMP TABLE _mlx_split AS SELECT f, generate_subscripts(ls, 1) - 1 AS r, "
-                "unnest(ls) AS line FROM (SELECT f, string_split(text, chr(10)) AS ls FROM _mlx_files)")
+                "unnest(ls) AS line FROM (SELECT f, string_split(replace(text, chr(13), ''), chr(10)) AS ls "
+                "FROM _mlx_files)")  # Windows line ends: a raw CR is whitespace or invalid JSON, never data
     con.execute("CREATE OR REPLACE TEMP TABLE _mlx_lines AS SELECT f, r, CASE WHEN json_valid(line) AND "
                 "(starts_with(line, '{') OR json_type(line) = 'OBJECT') THEN line END AS json "
                 "FROM _mlx_split WHERE line <> ''")
