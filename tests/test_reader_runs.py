@@ -309,3 +309,19 @@ def test_a_refresh_that_fails_halfway_leaves_the_previous_catalog_and_no_thread(
     assert stale.filter(columns=["log_id"])["log_id"].tolist() == [first]  # rolled back
     assert DuckDBReader(logs).last_refresh.changed == added
     assert reader.refresh().changed == [] and reader.sql("SELECT count(*) AS n FROM train")["n"][0] == 13
+
+
+def test_runs_lists_the_runs_in_order_after_any_refresh(tmp_path):
+    logs = tmp_path / "logs"
+    ids = [write_run(logs, {"seed": s}, {"train": [{"loss": 1.0}]}) for s in range(4)]
+    backdate(logs)
+    reader = DuckDBReader(logs)
+    ids.append(write_run(logs, {"seed": 9}, {"train": [{"loss": 1.0}]}))  # a new run: appended
+    backdate(logs)
+    assert reader.refresh().changed == [ids[4]]
+    assert reader.sql("SELECT log_id FROM runs")["log_id"].tolist() == ids
+    _replace(logs / str(ids[1]) / "metadata" / "config.yaml", "seed: 1\nlr: 0.3\n")  # an older run changed
+    backdate(logs)
+    assert reader.refresh().changed == [ids[1]]
+    assert reader.sql("SELECT log_id FROM runs")["log_id"].tolist() == ids
+    assert reader.sql(f'SELECT "config.lr" AS lr FROM runs WHERE log_id = {ids[1]}')["lr"].tolist() == [0.3]

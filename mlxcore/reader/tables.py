@@ -170,15 +170,22 @@ def _runs_select(con: Any) -> str:
 
 def update_runs_table(con: Any, ids: list[int] | None) -> None:
     """Bring ``runs`` up to date for the runs ``ids`` (changed, removed or found dead), or make it anew (``None``:
-    after columns changed, or when most runs changed)."""
+    after columns changed, or when most runs changed).
+
+    Its rows stay in ``log_id`` order, so that ``SELECT * FROM runs`` lists the runs in order: rows of new runs
+    are appended (their ids are the highest), and a change to an older run (resumed, found dead) makes the table
+    anew, which costs a few milliseconds per thousand runs."""
     select = _runs_select(con)
-    if ids is None:
-        con.execute(f"CREATE OR REPLACE TABLE runs AS {select} ORDER BY r.log_id")
-        return
     if ids:
         con.execute("DELETE FROM runs WHERE log_id IN (SELECT unnest($ids))", {"ids": ids})
-        con.execute(f"INSERT INTO runs {select} WHERE r.log_id IN (SELECT unnest($ids)) ORDER BY r.log_id",
-                    {"ids": ids})
+        before = con.execute("SELECT max(log_id) FROM runs").fetchall()[0][0]
+        if before is None or before < min(ids):
+            con.execute(f"INSERT INTO runs {select} WHERE r.log_id IN (SELECT unnest($ids)) ORDER BY r.log_id",
+                        {"ids": ids})
+            return
+        ids = None
+    if ids is None:
+        con.execute(f"CREATE OR REPLACE TABLE runs AS {select} ORDER BY r.log_id")
 
 
 def create_views(con: Any) -> None:
