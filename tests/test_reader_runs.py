@@ -325,3 +325,23 @@ def test_runs_lists_the_runs_in_order_after_any_refresh(tmp_path):
     assert reader.refresh().changed == [ids[1]]
     assert reader.sql("SELECT log_id FROM runs")["log_id"].tolist() == ids
     assert reader.sql(f'SELECT "config.lr" AS lr FROM runs WHERE log_id = {ids[1]}')["lr"].tolist() == [0.3]
+
+
+def test_a_warm_reopen_reads_no_file_of_any_run(tmp_path, monkeypatch):
+    """With nothing changed, opening a reader stats each run's metadata/ directory and reads nothing else."""
+    from mlxcore.reader import metrics, scan, workers
+
+    logs = tmp_path / "logs"
+    for s in range(5):
+        write_run(logs, {"seed": s}, {"train": [{"loss": 1.0}]})
+    backdate(logs)
+    DuckDBReader(logs)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a warm reopen read a run's files")
+
+    for module, name in ((scan, "read_run"), (scan, "metric_files"), (scan, "signature"), (metrics, "read_batches"),
+                         (workers, "read_batches")):
+        monkeypatch.setattr(module, name, forbidden)
+    reader = DuckDBReader(logs)
+    assert reader.last_refresh.changed == [] and len(reader.filter()) == 5
