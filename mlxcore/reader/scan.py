@@ -152,7 +152,8 @@ class RunRecord:
         RUNNING run whose process is gone is DEAD, :func:`mlxcore.runs.effective_status`)."""
         raw = self.info.get("status")
         self.raw_status = raw if isinstance(raw, str) else "UNKNOWN"
-        self.status = runs.effective_status(dict(self.info, status=self.raw_status), Path(run_dir))
+        self.status = self.raw_status if self.raw_status != runs.RUNNING else runs.effective_status(
+            dict(self.info, status=self.raw_status), Path(run_dir))  # only a RUNNING run may be dead
         self.row = self.flat()
         self.row["log_id"] = self.log_id
         self.row["status"] = self.row["info.status"] = self.status
@@ -201,14 +202,18 @@ def _read_part(metadata: str, name: str, copies: dict[str, Any], loader: Any, pr
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    """``{"a": {"b": 1}}`` under ``config`` becomes ``{"config.a.b": 1}``; lists stay whole."""
-    if isinstance(value, dict):
-        if not value and prefix.count(".") > 0:
-            out[prefix] = {}
-        for key, child in value.items():
-            flatten(f"{prefix}.{key}", child, out)
-    else:
+    """``{"a": {"b": 1}}`` under ``config`` becomes ``{"config.a.b": 1}``; lists stay whole. (Recursing only into
+    mappings: this runs for every key of every run a refresh reads.)"""
+    if not isinstance(value, dict):
         out[prefix] = value
+        return
+    if not value and "." in prefix:
+        out[prefix] = {}
+    for key, child in value.items():
+        if isinstance(child, dict):
+            flatten(f"{prefix}.{key}", child, out)
+        else:
+            out[f"{prefix}.{key}"] = child
 
 
 def value_type(value: Any) -> str | None:
