@@ -178,7 +178,7 @@ def test_a_read_only_logs_directory_gets_its_catalog_in_the_user_cache(task, tmp
         if shutil.which("unshare") is None:
             pytest.skip("root without unshare(1): cannot make a read-only logs directory")
         logs = str(task.logs)
-        script = f'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+        script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
         argv = ["unshare", "--mount", "sh", "-c", script, logs, *argv]
     else:
         for directory, _, _ in os.walk(task.logs):

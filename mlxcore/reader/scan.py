@@ -40,13 +40,6 @@ BOOLEAN, BIGINT, DOUBLE, VARCHAR, JSON = "BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def run_id(name: str) -> int | None:
-    """The id of a run directory's name (``"12"``), or ``None`` for any other name (``"012"``, ``"²"``)."""
-    if name.isascii() and name.isdigit() and (name[0] != "0" or name == "0"):
-        return int(name)
-    return None
-
-
 def survey(root: Path) -> dict[int, tuple[str, int | None]]:
     """``{id: (run directory, mtime_ns of its metadata/ or None)}`` for every directory of ``root`` named like a
     run: one ``stat`` per run, relative to ``root`` (this loop is most of a reopen at 10,000 runs; the catalog
@@ -61,7 +54,7 @@ def survey(root: Path) -> dict[int, tuple[str, int | None]]:
     try:
         stat_at = os.stat
         for name in os.listdir(fd):
-            # run_id(), inlined: this loop runs once per run at every reopen
+            # the names the logger gives ("12", not "012" nor "²"), checked inline: this loop runs per run
             if not (name.isascii() and name.isdigit()) or (name[0] == "0" and name != "0"):
                 continue
             try:
