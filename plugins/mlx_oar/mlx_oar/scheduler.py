@@ -16,7 +16,8 @@ statuses) is the core's. Here:
   the job script forwards it to the task (``ctx.should_stop``), whose run ends PREEMPTED. With ``-t
   idempotent`` the job then exits 99, which makes OAR resubmit it as a new job
   (:attr:`restarts_under_new_id`): the new job runs the same point with the same forced log id and resumes
-  in the same run directory; ``metadata/job_ids`` lists every OAR job of the run.
+  in the same run directory; ``metadata/job_ids`` lists every OAR job of the run. After ``max_resubmissions``
+  resubmissions the run is left PREEMPTED.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any, ClassVar
 from mlxcore import runs
 from mlxcore.errors import ConfigError, SchedulerError, SubmissionError
 from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_command
+from mlxcore.schedulers.script import JOB_IDS_FILE
 
 from . import options as opts
 from .paths import ensure_reachable, job_name, param_line, reachable
@@ -67,6 +69,7 @@ class OarScheduler(Scheduler):
     missing_commands_hint = HINT
     extra_options: ClassVar[dict[str, Any]] = {
         "signal": "USR2",  #: checkpoint signal, sent signal_grace seconds before the walltime; null: none
+        "max_resubmissions": 20,  #: an idempotent run preempted after this many resubmissions stays PREEMPTED
     }
 
     def __init__(self, **options: Any) -> None:
@@ -78,6 +81,9 @@ class OarScheduler(Scheduler):
         self.walltime = opts.walltime(self.translate_time())
         self.resources = opts.resource_request(self.generic, self.walltime, self.native_options)
         self.signal = opts.signal_number(self.options["signal"])
+        limit = self.options["max_resubmissions"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ConfigError(f"mlx.scheduler.max_resubmissions must be a positive integer or 0, got {limit!r}")
         if self.signal_grace < 1:
             raise ConfigError(f"mlx.scheduler.signal_grace must be a positive number of seconds, got {self.signal_grace}")
 
@@ -104,7 +110,15 @@ class OarScheduler(Scheduler):
         if "idempotent" not in self.types:
             return []
         wait = IDEMPOTENT_MIN_RUNTIME + 6  # OAR's start and stop times are its own, a few seconds inside ours
+        limit = int(self.options["max_resubmissions"])
         return [
+            # every attempt of the run added its job id to metadata/job_ids: the resubmissions so far are one less
+            f'attempts=$(grep -c . "$run_dir/metadata/{JOB_IDS_FILE}" 2>/dev/null); attempts=${{attempts:-1}}',
+            f'if [ "$attempts" -gt {limit} ]; then',
+            f'  echo "mlxcore: run preempted after {limit} resubmission(s) (mlx.scheduler.max_resubmissions): '
+            'not resubmitted" >&2',
+            '  exit "$code"',
+            "fi",
             f'if [ "$SECONDS" -lt {wait} ]; then',
             f'  echo "mlxcore: OAR resubmits an idempotent job only after {IDEMPOTENT_MIN_RUNTIME} s: waiting $(( {wait} - SECONDS )) s" >&2',
             f"  sleep $(( {wait} - SECONDS ))",

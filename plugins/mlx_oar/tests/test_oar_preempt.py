@@ -92,3 +92,18 @@ def test_a_best_effort_job_killed_by_oar_is_preempted_then_resubmitted_and_resum
     assert len(ids) == 2 and ids[0] == first
     assert metrics(run_dir)[-1]["start_step"] > 0
     assert run(["oarstat", "-s", "-j", first], logs).stdout.strip().endswith("Error")
+
+
+def test_an_idempotent_run_preempted_past_max_resubmissions_is_left_preempted(launch, logs):
+    launch("mode=loop", '+mlx.scheduler.options=["-p core<3", "-t idempotent"]', "+mlx.scheduler.max_resubmissions=0")
+    (run_dir,) = run_dirs(logs)
+    wait_for(lambda: metrics(run_dir), 180, "the run to start")
+    first = record(run_dir)["job_id"]
+    subprocess.run(["oardel", "-c", first], check=True, capture_output=True, text=True)
+    final = wait_for(lambda: (s := states(logs)[int(run_dir.name)]).status not in (
+        runs.SUBMITTED, runs.PENDING, runs.RUNNING) and s, 90, "the checkpointed run to end")
+    stderr = (run_dir / "log.stderr").read_text()
+    assert final.status == runs.PREEMPTED, (final, stderr)
+    assert "after 0 resubmission(s) (mlx.scheduler.max_resubmissions): not resubmitted" in stderr
+    assert job_ids(run_dir) == [first]  # no second OAR job
+    assert oar_records(first)[first]["exit_code"] >> 8 != 99

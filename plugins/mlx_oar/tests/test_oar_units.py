@@ -112,6 +112,28 @@ def test_only_idempotent_jobs_exit_99_after_a_preemption(tmp_path):
     assert OarScheduler(options=["-t idempotent"]).preempted_lines(submission)[-1] == "exit 99"
 
 
+@pytest.mark.parametrize(("limit", "attempts", "resubmitted"), [(0, 1, False), (2, 2, True), (2, 3, False),
+                                                              (2, None, True)])
+def test_an_idempotent_run_is_resubmitted_at_most_max_resubmissions_times(tmp_path, limit, attempts, resubmitted):
+    """The script's own lines, run by bash: OAR's part (resubmitting on 99) is in test_oar_preempt.py."""
+    run_dir = tmp_path / "run"
+    (run_dir / "metadata").mkdir(parents=True)
+    if attempts is not None:  # one job id per attempt; no file: the first attempt
+        (run_dir / "metadata" / "job_ids").write_text("".join(f"{100 + n}\n" for n in range(attempts)))
+    submission = Submission(jobs(tmp_path, 1), tmp_path / "s.sh", False)
+    lines = OarScheduler(options=["-t idempotent"], max_resubmissions=limit).preempted_lines(submission)
+    script = "\n".join(['run_dir="$1"', "code=3", "SECONDS=100", *lines])  # past the 60 s OAR wants
+    result = subprocess.run(["bash", "-c", script, "job", str(run_dir)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == (99 if resubmitted else 3), result.stderr
+    assert ("not resubmitted" in result.stderr) is not resubmitted
+
+
+@pytest.mark.parametrize("limit", [-1, True, "3", 1.5])
+def test_max_resubmissions_must_be_a_count(limit):
+    with pytest.raises(ConfigError, match="max_resubmissions must be a positive integer or 0"):
+        OarScheduler(max_resubmissions=limit)
+
+
 def test_job_ids_are_read_from_oarsub_and_a_refusal_is_quoted(tmp_path):
     submission = Submission(jobs(tmp_path, 2), tmp_path / "job.sh", True)
     output = "[ADMISSION RULE] Modify resource description with type constraints\nOAR_JOB_ID=7\nOAR_JOB_ID=8\nOAR_ARRAY_ID=7\n"
