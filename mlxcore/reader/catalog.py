@@ -18,8 +18,8 @@ Tables a query can read (see :mod:`mlxcore.reader.sql_guard`; how they are kept:
 A refresh stats each finished run once and compares the signature of the others (:mod:`.scan`), then re-reads
 only the runs that changed or appeared, in one transaction (a crash leaves the previous catalog); a refresh that
 finds nothing to do never opens the file for writing, and reads the catalog with one attach and three small
-queries. The YAML of the changed runs is parsed in a thread while DuckDB (which releases the GIL) loads their
-metric files.
+queries. The files of the changed runs are read by one thread while DuckDB (which releases the GIL) loads what
+it has been handed (:class:`mlxcore.reader.workers.RunReader`).
 """
 
 from __future__ import annotations
