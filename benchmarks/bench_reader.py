@@ -41,8 +41,9 @@ MLXP_MAX_RUNS = 2000
 FULL_SIZE = 10_000
 
 
-#: bumped when the logger writes runs differently (2: the JSON copy of the metadata, mlxcore.metadata_cache)
-CORPUS_LAYOUT = "2"
+#: bumped when the logger writes runs differently (2: the JSON copy of the metadata, mlxcore.metadata_cache;
+#: 3: the summaries of the metric streams, mlxcore.loggers.summaries)
+CORPUS_LAYOUT = "3"
 
 
 def corpus(n_runs: int, n_rows: int) -> Path:

@@ -115,11 +115,18 @@ def test_indexing_many_runs_shows_a_progress_bar_on_a_terminal_only(tmp_path):
     logs = tmp_path / "logs"
     build_corpus(logs, 210, 2)
     backdate(logs)  # else the runs, written within the last two seconds, would be re-read each time
-    argv = [sys.executable, "-m", "mlxcore", "query", str(logs), "--sql", "SELECT count(*) AS n FROM runs",
-            "--format", "csv"]
+    argv = [sys.executable, "-m", "mlxcore", "query", str(logs), "--sql",
+            "SELECT count(DISTINCT log_id) AS n FROM train", "--format", "csv"]
     out, terminal = _run_on_a_terminal(argv)
     assert out == "n\n210\n"
-    assert b"reading run metadata" in terminal and b"loading metric files" in terminal
+    # the runs closed their streams: the refresh reads the logger's summaries, the query loads the rows
+    assert b"reading run metadata" in terminal and b"loading metric rows" in terminal
+    assert b"loading metric files" not in terminal
+    (logs / ".mlxcore" / "catalog.duckdb").unlink()
+    for summaries in logs.glob("*/metrics/.summaries.json"):  # as if the runs had been killed: files parsed
+        summaries.unlink()
+    out, terminal = _run_on_a_terminal(argv)
+    assert out == "n\n210\n" and b"loading metric files" in terminal
     (logs / ".mlxcore" / "catalog.duckdb").unlink()
     piped = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert piped.stdout == "n\n210\n" and piped.stderr == ""

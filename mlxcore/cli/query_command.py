@@ -21,6 +21,9 @@ import click
 PROGRESS_MIN_RUNS = 200
 
 
+_LABELS = {"metadata": "reading run metadata", "metrics": "loading metric files", "rows": "loading metric rows"}
+
+
 class RefreshProgress:
     """The ``progress`` callback of a refresh: a rich progress bar on stderr, started on the first big phase.
 
@@ -45,7 +48,7 @@ class RefreshProgress:
                                           redirect_stderr=False)
                 self._progress.start()
             if phase not in self._tasks:
-                label = "reading run metadata" if phase == "metadata" else "loading metric files"
+                label = _LABELS.get(phase, phase)
                 self._tasks[phase] = self._progress.add_task(label, total=total)
             self._progress.update(self._tasks[phase], completed=done)
 
@@ -53,17 +56,20 @@ class RefreshProgress:
         with self._lock:
             if self._progress is not None:
                 self._progress.stop()
+                self._progress, self._tasks = None, {}
 
 
-def open_reader(logs: Path, catalog: Path | None) -> Any:
-    """A refreshed :class:`~mlxcore.reader.engine.DuckDBReader` of ``logs``, with a progress bar when useful."""
+def open_reader(logs: Path, catalog: Path | None, progress: RefreshProgress | None = None) -> Any:
+    """A refreshed :class:`~mlxcore.reader.engine.DuckDBReader` of ``logs``, with a progress bar when useful.
+    The bar (``progress``) is stopped once the refresh is done; the reader keeps it for the rows its queries
+    load later, and it starts again then."""
     from ..reader.engine import DuckDBReader
 
-    progress = RefreshProgress()
+    bar = progress or RefreshProgress()
     try:
-        return DuckDBReader(logs, catalog=catalog, progress=progress)
+        return DuckDBReader(logs, catalog=catalog, progress=bar)
     finally:
-        progress.stop()
+        bar.stop()
 
 
 def default_columns(columns: list[str]) -> list[str]:
@@ -131,7 +137,8 @@ def query_command(logs: Path, filter_string: str, sql: str | None, columns: str 
 
     if sql is not None and (filter_string or columns):
         raise QueryError("give either a filter (with --columns) or --sql, not both")
-    reader = open_reader(logs, catalog)
+    progress = RefreshProgress()
+    reader = open_reader(logs, catalog, progress)
     try:
         if sql is not None:
             query = reader.check_sql(sql)
@@ -144,5 +151,6 @@ def query_command(logs: Path, filter_string: str, sql: str | None, columns: str 
             query = reader.filter_sql(filter_string, chosen or default_columns(reader.columns))
         names, rows = reader.rows(query)
     finally:
+        progress.stop()
         reader.close()
     write_result(names, rows, fmt)

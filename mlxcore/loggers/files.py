@@ -16,6 +16,7 @@ from ..plugins import get_plugin_manager
 from ..serializers import FunctionSerializer, Serializer
 from ..settings import LoggerSettings
 from .base import MISSING, RunLogger
+from . import summaries
 from .metrics import MetricStream, check_name, encode_row
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class FileLogger(RunLogger):
         info_file = self.metadata_dir / "info.yaml"
         self._info: dict[str, Any] = (runs.read_yaml(info_file) or {}) if info_file.exists() else {}
         self._streams: dict[str, MetricStream] = {}
+        self._stored_summaries: dict[str, Any] | None = None
         self._formats: dict[str, Serializer] = {}
         self._ticker: _Ticker | None = None
 
@@ -101,17 +103,25 @@ class FileLogger(RunLogger):
         stream = self._streams.get(log_name)
         if stream is None:
             self.metrics_dir.mkdir(exist_ok=True)
-            stream = self._streams[log_name] = MetricStream(self.metrics_dir / f"{check_name(log_name, 'log_name')}.json")
-        stream.append(encode_row(metrics))
+            path = self.metrics_dir / f"{check_name(log_name, 'log_name')}.json"
+            if self._stored_summaries is None and path.exists():
+                self._stored_summaries = summaries.load(self.metrics_dir)
+            stream = self._streams[log_name] = MetricStream(path, self._stored_summaries)
+        line = encode_row(metrics)
+        stream.append(line)
+        stream.summary.add(metrics, line)
 
     def flush(self) -> None:
         for stream in list(self._streams.values()):
             stream.flush()
 
     def close_streams(self) -> None:
-        for stream in list(self._streams.values()):
-            stream.close()
+        """Close the metric files and store their summaries (:mod:`mlxcore.loggers.summaries`)."""
+        entries = {name: stream.close() for name, stream in list(self._streams.items())}
         self._streams.clear()
+        if entries:
+            summaries.save(self.metrics_dir, entries)
+            self._stored_summaries = None
 
     # -- artifacts and checkpoints ------------------------------------------------------------------------
     def register_artifact_type(self, name: str, save: Callable[[Any, str], None], load: Callable[[str], Any]) -> None:

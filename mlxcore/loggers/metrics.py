@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..serializers import to_builtin
+from . import summaries
 
 FLUSH_BYTES = 1 << 16
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -56,11 +57,16 @@ def encode_row(row: Any) -> str:
 
 
 class MetricStream:
-    """One ``metrics/<name>.json`` file opened for appending."""
+    """One ``metrics/<name>.json`` file opened for appending, with its running summary (:mod:`.summaries`).
 
-    def __init__(self, path: Path) -> None:
+    :param stored: the summaries file's entries, to continue a stream whose file exists (a resumed run).
+    """
+
+    def __init__(self, path: Path, stored: dict[str, Any] | None = None) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(self._fd).st_size
+        self.summary = summaries.resume(path.stem, size, stored or {})
         self._lines: list[str] = []
         self._size = 0
         self._lock = threading.Lock()
@@ -87,9 +93,13 @@ class MetricStream:
             written = os.write(self._fd, data)
             data = data[written:]
 
-    def close(self) -> None:
+    def close(self) -> dict[str, Any] | None:
+        """Flush and close; returns the stream's summaries entry (``None`` when it cannot be summarised)."""
         self.flush()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._fd < 0:
+            return None
+        size = os.fstat(self._fd).st_size
+        os.close(self._fd)
+        self._fd = -1
+        return self.summary.entry(size) if self.summary.valid else None
 

@@ -31,15 +31,16 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import runs
 from ..errors import QueryError
-from . import scan, tables
+from . import logged, scan, tables
 from .connection import ALIAS, CATALOG_FILES, QueryConnection
-from .metrics import delete_runs, ingest_stream, streams, update_summary
+from .metrics import declare_columns, delete_runs, ingest_stream, read_batches, streams, update_summary
 from .workers import Progress, RunReader, Survey
 
 log = logging.getLogger(__name__)
@@ -235,14 +236,55 @@ class Catalog:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 raise
-        if stats.skipped_lines:
-            total = sum(stats.skipped_lines.values())
-            items = sorted(stats.skipped_lines.items())
-            where = ", ".join(f"run {i} metrics/{s}.json ({n})" for (i, s), n in items[:5])
-            more = f" and {len(items) - 5} more file(s)" if len(items) > 5 else ""
-            log.warning("skipped %d unreadable metric line(s): %s%s; the other rows are loaded "
-                        "(see the skipped_lines table)", total, where, more)
+        _warn_skipped(stats.skipped_lines)
         return shape
+
+    def load_histories(self, names: Iterable[str], progress: Progress | None = None) -> bool:
+        """Load the rows of the streams ``names`` (catalog names) that were left for later (:mod:`.logged`);
+        True when rows were loaded (then :attr:`shape` is new)."""
+        import duckdb
+
+        pending = self.load_shape().get("pending", {})
+        waiting = sorted({name for name in names if pending.get(name)})
+        if not waiting:
+            return False
+        started = time.perf_counter()
+        skipped_lines: dict[tuple[int, str], int] = {}
+        with contextlib.ExitStack() as stack:
+            try:
+                con = stack.enter_context(self.connection.attached(write=True))
+            except (OSError, duckdb.Error) as exc:
+                raise QueryError(f"cannot write the catalog {self.path}: {str(exc).splitlines()[0]}") from None
+            try:
+                con.execute("BEGIN TRANSACTION")
+                reshaped = False
+                total = sum(pending[name] for name in waiting)
+                done = 0
+                for stream in waiting:
+                    files = logged.pending_files(con, stream)  # as of now: another process may have loaded some
+                    skipped, changed = ingest_stream(con, stream, read_batches(stream, files))
+                    skipped_lines.update({(log_id, stream): n for log_id, n in skipped.items()})
+                    con.execute("DELETE FROM mlxcore_pending WHERE stream = ?", [stream])
+                    if changed:  # a file changed since its summary was read: the columns follow its rows
+                        update_summary(con, stream, None)
+                        reshaped = True
+                    done += len(files)
+                    if progress:
+                        progress("rows", done, total)
+                if reshaped:
+                    tables.update_runs_table(con, None)
+                    tables.create_views(con)
+                self.shape = tables.save_shape(con)
+                con.execute("COMMIT")
+                con.execute(f"CHECKPOINT {ALIAS}")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+        _warn_skipped(skipped_lines)
+        log.debug("catalog %s: rows of %s loaded in %.3f s", self.path, ", ".join(waiting),
+                  time.perf_counter() - started)
+        return True
 
     def _load_metrics(self, con: Any, reader: RunReader, on_disk: dict[int, str], stats: RefreshStats,
                       progress: Progress | None) -> bool:
@@ -261,6 +303,11 @@ class Catalog:
             done += len(reader.files[stream])
             if progress:
                 progress("metrics", done, sum(len(files) for files in reader.files.values()))
+        if reader.logged.file_ids:  # complete once the batches are
+            names = [existing.setdefault(stream.lower(), stream) for stream in reader.logged.file_streams]
+            for name, types in logged.insert(con, reader.logged, names).items():
+                if declare_columns(con, name, types):
+                    reshaped.add(name)
         touched = sorted(set(stats.changed) | set(stats.removed))
         many = stats.rebuilt or len(touched) * 4 > max(len(on_disk), 1)  # one full pass beats a delete + insert
         for stream in sorted(set(existing.values())):
@@ -268,3 +315,14 @@ class Catalog:
             update_summary(con, stream, None if full else touched)
             reshaped |= {stream} if full else set()
         return bool(reshaped)
+
+
+def _warn_skipped(skipped_lines: dict[tuple[int, str], int]) -> None:
+    if not skipped_lines:
+        return
+    total = sum(skipped_lines.values())
+    items = sorted(skipped_lines.items())
+    where = ", ".join(f"run {i} metrics/{s}.json ({n})" for (i, s), n in items[:5])
+    more = f" and {len(items) - 5} more file(s)" if len(items) > 5 else ""
+    log.warning("skipped %d unreadable metric line(s): %s%s; the other rows are loaded "
+                "(see the skipped_lines table)", total, where, more)

@@ -43,12 +43,14 @@ class DuckDBReader(Reader):
         self.path = self.catalog.root
         self.last_refresh: RefreshStats | None = None
         self._schema: Schema | None = None
+        #: told how far a refresh, or the loading of rows left for later, has got
+        self.progress = progress
         if refresh:
             self.refresh(progress)
 
     def refresh(self, progress: Progress | None = None) -> RefreshStats:
         """Re-read what changed on disk since the last refresh (by any process); returns what was done."""
-        self.last_refresh = self.catalog.refresh(progress)
+        self.last_refresh = self.catalog.refresh(progress or self.progress)
         self._schema = None
         return self.last_refresh
 
@@ -112,9 +114,22 @@ class DuckDBReader(Reader):
         return [schema.column(g, "group_by") for g in ([group_by] if isinstance(group_by, str) else group_by)]
 
     def check_sql(self, query: str) -> str:
-        """The SQL that :meth:`sql` would run for ``query``, or a :class:`QueryError` saying why it is refused."""
+        """The SQL that :meth:`sql` would run for ``query``, or a :class:`QueryError` saying why it is refused.
+        The stream tables it reads are made complete first (their rows may have been left for later)."""
         functions, table_functions = self.catalog.connection.functions()
-        return check_select(query, self.schema().tables, functions, table_functions)
+        read: set[str] = set()
+        checked = check_select(query, self.schema().tables, functions, table_functions, read)
+        known = {s.lower(): s for s in self.schema().streams}
+        bare = {name.removeprefix("metrics.") if name not in known else name for name in read}
+        self.load_rows(known[name] for name in bare if name in known)
+        return checked
+
+    def load_rows(self, streams: Iterable[str]) -> None:
+        """Load the rows of ``streams`` that the catalog left for later: a refresh takes each run's summaries from
+        the logger when it can and parses a stream's files only when a query first reads its rows
+        (:mod:`mlxcore.reader.logged`). Queries call it; nothing else needs to."""
+        if self.catalog.load_histories(streams, self.progress):
+            self._schema = None
 
     # -- the API ---------------------------------------------------------------------------------------------
     def filter(self, query: str = "", result_format: str = "pandas", columns: Iterable[str] | None = None) -> Any:
@@ -137,6 +152,7 @@ class DuckDBReader(Reader):
         if stream.lower() not in known:
             raise QueryError(f"unknown stream {stream!r}; valid: {', '.join(sorted(schema.streams)) or 'none'}")
         stream = known[stream.lower()]
+        self.load_rows([stream])
         chosen = ["log_id", "_row", *(schema.key(stream, k) for k in keys)] if keys else list(schema.streams[stream])
         chosen = ["log_id", *(c for c in chosen if c != "log_id")]
         sql = (f"SELECT {', '.join(q(c) for c in chosen)} FROM metrics.{q(stream)} WHERE log_id IN "
@@ -156,12 +172,15 @@ class DuckDBReader(Reader):
             where ``x`` (a key of the same stream; default the row index ``_row``) equals ``at``.
         :param group_by: ``runs`` columns; runs lacking one are grouped under NULL.
         """
+        if reduce == "at":  # the other reductions read the summaries
+            self.load_rows([self.schema().metric(metric)[0]])
         sql, params = compare_sql(self.schema(), self._groups(group_by), metric, reduce, at, x, self.condition(filter))
         return self._execute(sql, params, result_format, "compare")
 
     def curves(self, metric: str, x: str | None = None, group_by: Sequence[str] | str = (), filter: str = "",
                result_format: str = "pandas") -> Any:
         """The data of :meth:`plot`: per group and x, the ``mean``, ``std``, ``sem`` and ``n`` over runs."""
+        self.load_rows([self.schema().metric(metric)[0]])
         sql = curves_sql(self.schema(), self._groups(group_by), metric, x, self.condition(filter))
         return self._execute(sql, None, result_format, "plot")
 

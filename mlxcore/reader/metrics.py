@@ -25,6 +25,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from . import logged
 from .scan import BIGINT, BOOLEAN, DOUBLE, JSON, VARCHAR, combine_types
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def create_schema(con: Any) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS summaries")
     con.execute("CREATE TABLE IF NOT EXISTS mlxcore_keys (stream VARCHAR, key VARCHAR, col VARCHAR)")
     con.execute("CREATE TABLE IF NOT EXISTS skipped_lines (log_id BIGINT, stream VARCHAR, lines BIGINT)")
+    logged.create_tables(con)
 
 
 def streams(con: Any) -> list[str]:
@@ -80,9 +82,10 @@ def streams(con: Any) -> list[str]:
 
 
 def delete_runs(con: Any, ids: list[int]) -> None:
-    """Forget the metric rows (and skipped-line counts) of ``ids`` in every stream."""
+    """Forget the metric rows, logged summaries and skipped-line counts of ``ids`` in every stream."""
     if not ids:
         return
+    logged.delete_runs(con, ids)
     for stream in streams(con):
         con.execute(f"DELETE FROM metrics.{q(stream)} WHERE log_id IN (SELECT unnest($ids))", {"ids": ids})
     con.execute("DELETE FROM skipped_lines WHERE log_id IN (SELECT unnest($ids))", {"ids": ids})
@@ -198,6 +201,15 @@ def _load_lines(con: Any, stream: str, ids: list[int], contents: list[str]) -> t
     return {int(log_id): int(n) for log_id, n in rows}, reshaped
 
 
+def declare_columns(con: Any, stream: str, types: dict[str, str | None]) -> bool:
+    """Make sure the table of ``stream`` has columns for keys of ``types`` (rows to come: :mod:`.logged`); True
+    when the table was created or got new or wider columns."""
+    exists = bool(table_columns(con, "metrics", stream, missing_ok=True))
+    if not exists:
+        con.execute(f"CREATE TABLE metrics.{q(stream)} (log_id BIGINT, _row BIGINT)")
+    return _merge_columns(con, stream, types)[1] or not exists
+
+
 def _cast(value: str, ctype: str) -> str:
     """A JSON value as a column of type ``ctype`` (see :func:`mlxcore.reader.scan.combine_types`)."""
     if ctype == JSON:
@@ -241,29 +253,43 @@ def _merge_columns(con: Any, stream: str, batch: dict[str, str | None]) -> tuple
 
 
 # -- summaries ---------------------------------------------------------------------------------------------
-def summary_select(stream: str, columns: dict[str, str]) -> list[tuple[str, str]]:
-    """``(expression, column name)`` of each summary of ``summaries."<stream>"``."""
+def summary_select(stream: str, columns: dict[str, str], keys: dict[str, str]) -> list[tuple[str, str, str]]:
+    """``(expression over the rows, expression over mlxcore_logged, column name)`` of each summary of
+    ``summaries."<stream>"``; ``keys``: ``{column: logged key}`` (``mlxcore_keys``)."""
     out = []
     for col, dtype in columns.items():
         if col in RESERVED:
             continue
         c, prefix = q(col), f"{stream}.{col}"
-        out.append((f"arg_max({c}, _row) FILTER (WHERE {c} IS NOT NULL)", f"{prefix}.last"))
+        where = f' FILTER (WHERE "key" = {lit(keys.get(col, col))})'
+        out.append((f"arg_max({c}, _row) FILTER (WHERE {c} IS NOT NULL)",
+                    "any_value(" + _cast('CAST("last" AS JSON)', dtype.upper()) + ")" + where, f"{prefix}.last"))
         if is_numeric(dtype):
-            out += [(f"min({c})", f"{prefix}.min"), (f"max({c})", f"{prefix}.max"), (f"avg({c})", f"{prefix}.mean")]
-        out.append((f"count({c})", f"{prefix}.count"))
+            out += [(f"min({c})", f'any_value(TRY_CAST(CAST("min" AS JSON) AS {dtype})){where}', f"{prefix}.min"),
+                    (f"max({c})", f'any_value(TRY_CAST(CAST("max" AS JSON) AS {dtype})){where}', f"{prefix}.max"),
+                    (f"avg({c})", f'any_value("mean"){where}', f"{prefix}.mean")]
+        out.append((f"count({c})", f'coalesce(any_value("count"){where}, 0)', f"{prefix}.count"))
     return out
 
 
 def update_summary(con: Any, stream: str, ids: list[int] | None) -> None:
-    """Recompute the summaries of ``ids``; of every run when ``ids`` is ``None`` or the stream's columns changed."""
-    select = summary_select(stream, table_columns(con, "metrics", stream))
-    exprs = "".join(f", {expr} AS {q(name)}" for expr, name in select)
-    body = f"SELECT log_id{exprs} FROM metrics.{q(stream)}"
+    """Recompute the summaries of ``ids``; of every run when ``ids`` is ``None`` or the stream's columns changed.
+    A run's summary comes from its logged summary when there is one (:mod:`.logged`), else from its rows."""
+    keys = {col: key for key, col in con.execute("SELECT key, col FROM mlxcore_keys WHERE stream = ?",
+                                                   [stream]).fetchall()}
+    select = summary_select(stream, table_columns(con, "metrics", stream), keys)
+    rows = "".join(f", {expr} AS {q(name)}" for expr, _, name in select)
+    from_logged = "".join(f", {expr} AS {q(name)}" for _, expr, name in select)
     table = f"summaries.{q(stream)}"
-    expected = ["log_id", *(name for _, name in select)]
-    if ids is None or list(table_columns(con, "summaries", stream, missing_ok=True)) != expected:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {body} GROUP BY log_id")
+    expected = ["log_id", *(name for _, _, name in select)]
+    full = ids is None or list(table_columns(con, "summaries", stream, missing_ok=True)) != expected
+    only = "" if full else " AND log_id IN (SELECT unnest($ids))"
+    body = (f"SELECT log_id{rows} FROM metrics.{q(stream)} WHERE log_id NOT IN "
+            f"(SELECT log_id FROM mlxcore_logged WHERE stream = $stream){only} GROUP BY log_id "
+            f"UNION ALL SELECT log_id{from_logged} FROM mlxcore_logged WHERE stream = $stream{only} GROUP BY log_id")
+    params = {"stream": stream} if full else {"stream": stream, "ids": ids}
+    if full:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {body}", params)
         return
     con.execute(f"DELETE FROM {table} WHERE log_id IN (SELECT unnest($ids))", {"ids": ids})
-    con.execute(f"INSERT INTO {table} {body} WHERE log_id IN (SELECT unnest($ids)) GROUP BY log_id", {"ids": ids})
+    con.execute(f"INSERT INTO {table} {body}", params)

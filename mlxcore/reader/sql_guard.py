@@ -77,12 +77,14 @@ def _parse(sql: str) -> Any:
         logger.setLevel(level)
 
 
-def check_select(sql: str, tables: Iterable[str], functions: Iterable[str], table_functions: Iterable[str]) -> str:
+def check_select(sql: str, tables: Iterable[str], functions: Iterable[str], table_functions: Iterable[str],
+                 read: set[str] | None = None) -> str:
     """Return the SQL to run for ``sql``, or raise :class:`QueryError` saying what is refused and why.
 
     :param tables: the names a query may read (``runs``, ``train``, ``metrics.train``, ...).
     :param functions: DuckDB's callable (non-table) function names, lower case: the allow-list.
     :param table_functions: DuckDB's table function names, lower case: refused unless in ``TABLE_FUNCTIONS``.
+    :param read: receives the names of the tables the query reads, lower case, as in ``tables``.
     """
     from sqlglot import exp
 
@@ -107,7 +109,9 @@ def check_select(sql: str, tables: Iterable[str], functions: Iterable[str], tabl
         if kind in _WRITING_NODES:
             raise QueryError(f"refused SQL: {kind.upper()} is not allowed inside a query")
         if isinstance(node, exp.Table):
-            _check_table(node, allowed, ctes)
+            name = _check_table(node, allowed, ctes)
+            if name and read is not None:
+                read.add(name)
         elif isinstance(node, exp.Func) and not isinstance(node.parent, exp.Table):
             _check_function(node, callable_, table_fns)
     return tree.sql(dialect="duckdb")
@@ -142,16 +146,17 @@ def _check_function(node: Any, callable_: frozenset[str], table_fns: frozenset[s
             raise _refuse_function(name, table=True)
 
 
-def _check_table(node: Any, allowed: set[str], ctes: set[str]) -> None:
+def _check_table(node: Any, allowed: set[str], ctes: set[str]) -> str | None:
+    """The catalog table ``node`` reads (``None``: a CTE or an allowed table function), or a refusal."""
     from sqlglot import exp
 
     this = node.this
     if isinstance(this, exp.Func):
         if isinstance(this, (exp.GenerateSeries, exp.Unnest, exp.Explode)):
-            return  # its arguments are walked (and checked) like the rest of the query
+            return None  # its arguments are walked (and checked) like the rest of the query
         name = str(this.name).lower() if isinstance(this, exp.Anonymous) else this.sql_name().lower()
         if isinstance(this, exp.Anonymous) and name in TABLE_FUNCTIONS:
-            return
+            return None
         raise _refuse_function(name, table=True)
     if not isinstance(this, exp.Identifier):
         raise QueryError(f"refused SQL: cannot read from {node.sql(dialect='duckdb')}")
@@ -161,8 +166,10 @@ def _check_table(node: Any, allowed: set[str], ctes: set[str]) -> None:
     name = this.name.lower()
     db = node.db.lower() if node.db else ""
     full = f"{db}.{name}" if db and db != "main" else name
-    if full in allowed or (not db and name in ctes):
-        return
+    if not db and name in ctes:
+        return None
+    if full in allowed:
+        return full
     close = difflib.get_close_matches(full, sorted(allowed), n=3, cutoff=0.5)
     hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
     raise QueryError(f"unknown table {full!r}{hint}; valid: {', '.join(sorted(allowed))}")

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import runs
-from . import scan
+from . import logged, scan
 from .metrics import create_schema, q, streams, table_columns
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 #: tables every query may read, besides one view per stream
 PUBLIC_TABLES = ("runs", "skipped_lines")
 STATE = ("log_id", "stamp", "signature", "final", "raw_status", "status", "hostname", "pid", "heartbeat_interval")
@@ -203,10 +203,11 @@ def create_views(con: Any) -> None:
 
 
 def save_shape(con: Any) -> dict[str, Any]:
-    """Store (and return) the columns of ``runs`` and of each stream, and the names a query may read."""
+    """Store (and return) the columns of ``runs`` and of each stream, the names a query may read and the number of
+    files per stream whose rows are not loaded yet (:mod:`.logged`)."""
     shape = {"columns": table_columns(con, "main", "runs"),
              "streams": {s: {c: t for c, t in table_columns(con, "metrics", s).items() if c != "log_id"}
                          for s in streams(con)},
-             "tables": public_tables(con)}
+             "tables": public_tables(con), "pending": logged.pending(con)}
     con.execute("INSERT OR REPLACE INTO mlxcore_meta VALUES ('shape', ?)", [json.dumps(shape)])
     return shape

@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
+from ..loggers import summaries
+from ..metadata_cache import read_bytes
 from . import scan, tables
+from .logged import LoggedSummaries
 from .metrics import read_batches
 
 Progress = Callable[[str, int, int], Any]
@@ -43,7 +46,8 @@ class RunReader(threading.Thread):
     """Reads what a refresh loads while the main thread keeps DuckDB busy, in the order DuckDB needs it:
 
     1. for each changed run, the stamp of its ``metadata/`` (before reading it: a write after the stamp makes the
-       next refresh read the run again) and the list of its metric files;
+       next refresh read the run again), the list of its metric files and the logger's summaries of them
+       (:mod:`mlxcore.reader.logged`): a file a summary describes is not read now, the others are;
     2. the metric files, batch by batch (:func:`mlxcore.reader.metrics.read_batches`), at most ``depth`` batches
        ahead of DuckDB (:meth:`batches`); the sizes read make the signature of a run not finished;
     3. the metadata of the runs, flattened, with the status to show, and the rows to write, column by column
@@ -59,6 +63,7 @@ class RunReader(threading.Thread):
         self.on_disk, self.ids, self.stamps, self.progress = on_disk, ids, stamps, progress
         self.scan_start_ns, self.racy_ns = scan_start_ns, racy_ns
         self.files: dict[str, list[tuple[int, str]]] = {}  # stream -> (log_id, path), complete before any batch
+        self.logged = LoggedSummaries()  # complete before any batch
         self.records: list[scan.RunRecord] = []
         self.error: BaseException | None = None
         self._rows: tables.Rows | None = None
@@ -70,14 +75,24 @@ class RunReader(threading.Thread):
     def run(self) -> None:
         try:
             meta_ns: dict[int, int] = {}
+            sizes: dict[int, list[tuple[str, int, int]]] = {}
             for log_id in self.ids:
                 if self._halt.is_set():
                     return
                 run_dir = self.on_disk[log_id]
                 meta_ns[log_id] = scan.metadata_stamp(run_dir)
-                for stream, path in scan.metric_files(run_dir)[0].items():
-                    self.files.setdefault(stream, []).append((log_id, path))
-            sizes: dict[int, list[tuple[str, int, int]]] = {}
+                files = scan.metric_files(run_dir)[0]
+                taken: set[str] = set()
+                if files:
+                    try:
+                        raw = read_bytes(f"{run_dir}/{scan.METRICS}/{summaries.SUMMARIES_NAME}")
+                    except OSError:
+                        raw = b""
+                    if raw:
+                        taken = self.logged.offer(log_id, raw, files, sizes.setdefault(log_id, []))
+                for stream, path in files.items():
+                    if stream not in taken:
+                        self.files.setdefault(stream, []).append((log_id, path))
             for stream, files in sorted(self.files.items()):
                 for batch in read_batches(stream, files, sizes):
                     if not self._offer((stream, batch)):
