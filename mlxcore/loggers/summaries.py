@@ -44,68 +44,90 @@ _INT64_MIN, _INT64_END = -(2**63), 2**63
 
 class StreamSummary:
     """The running summary of one stream; ``valid`` turns False for good at the first value it cannot summarise
-    exactly as the reader would (then the stream gets no entry and the reader parses its file)."""
+    exactly as the reader would (then the stream gets no entry and the reader parses its file).
+
+    Each key's entry is the stored ``[type, count, last, min, max, sum]`` followed by the Python class of its
+    last value and whether that class is ``float`` (1), ``int`` (2) or neither (0): a value of the same class
+    as the one before, the common case, takes :meth:`add`'s short path (about 0.15 us a key).
+    """
 
     __slots__ = ("keys", "valid")
 
-    def __init__(self, keys: dict[str, list[Any]] | None = None) -> None:
-        self.keys: dict[str, list[Any]] = keys if keys is not None else {}
+    def __init__(self) -> None:
+        self.keys: dict[str, list[Any]] = {}
         self.valid = True
 
     def add(self, row: dict[Any, Any], line: str) -> None:
-        """Account for ``row``, just written as ``line`` (values that are not plain Python numbers, strings or
-        booleans, numpy scalars for instance, are taken from ``line``, as the file holds them)."""
+        """Account for ``row``, just written as ``line``."""
         if not self.valid:
             return
         keys = self.keys
-        written: dict[str, Any] | None = None
         for key, value in row.items():
-            kind = _KINDS.get(value.__class__)
-            if key.__class__ is not str:  # JSON makes it a string, maybe one the row already has
-                self.valid = False
-                return
-            if kind is None:
-                if value is None:
-                    if key not in keys:
-                        keys[key] = [None, 0, None, None, None, None]
-                    continue
-                if written is None:
-                    written = json.loads(line)
-                value = written.get(key)
-                kind = _KINDS.get(value.__class__)
-                if kind is None:  # nested: the reader's column would be JSON
-                    self.valid = False
-                    return
-            if kind is DOUBLE:
-                if value - value:  # NaN or infinite: DuckDB orders NaN above every number, Python does not
-                    self.valid = False
-                    return
-            elif kind is BIGINT and not _INT64_MIN <= value < _INT64_END:
-                self.valid = False
-                return
             entry = keys.get(key)
-            if entry is None or entry[0] is None:
-                keys[key] = [kind, 1, value, value, value, value] if kind in NUMERIC else [kind, 1, value, None, None, None]
+            if entry is not None and value.__class__ is entry[6]:
+                code = entry[7]
+                if code:
+                    if value - value if code == 1 else not _INT64_MIN <= value < _INT64_END:
+                        self.valid = False  # NaN or infinite (DuckDB orders NaN above every number, Python does
+                        return  # not), or an integer DuckDB would not read as BIGINT
+                    entry[1] += 1
+                    entry[2] = value
+                    if value < entry[3]:
+                        entry[3] = value
+                    elif value > entry[4]:
+                        entry[4] = value
+                    entry[5] += value
+                elif value is not None:
+                    entry[1] += 1
+                    entry[2] = value
                 continue
-            have = entry[0]
-            if have is not kind:
-                if have in NUMERIC and kind in NUMERIC:
-                    entry[0] = DOUBLE
-                else:  # strings and numbers under one key: the reader's column would be text
-                    self.valid = False
-                    return
-            entry[1] += 1
-            entry[2] = value
-            if kind in NUMERIC:
-                if value < entry[3]:
-                    entry[3] = value
-                if value > entry[4]:
-                    entry[4] = value
-                entry[5] += value
+            if not self._add_other(key, value, line, entry):
+                self.valid = False
+                return
+
+    def _add_other(self, key: Any, value: Any, line: str, entry: list[Any] | None) -> bool:
+        """:meth:`add`'s long path: a new key, or a value of another class than the key's last one. Values that
+        are not plain Python numbers, strings or booleans (numpy scalars, for instance) are taken from ``line``,
+        as the file holds them. False when the stream cannot be summarised."""
+        if key.__class__ is not str:  # JSON makes it a string, maybe one the row already has
+            return False
+        cls = value.__class__
+        if value is not None and cls not in _KINDS:
+            value = json.loads(line).get(key)
+        kind = _KINDS.get(value.__class__)
+        if value is not None and kind is None:  # nested: the reader's column would be JSON
+            return False
+        if (kind is DOUBLE and value - value) or (kind is BIGINT and not _INT64_MIN <= value < _INT64_END):
+            return False
+        code = 1 if kind is DOUBLE else 2 if kind is BIGINT else 0
+        if entry is None or entry[0] is None:
+            if kind is None:
+                self.keys[key] = [None, 0, None, None, None, None, cls, 0]
+            elif code:
+                self.keys[key] = [kind, 1, value, value, value, value, cls, code]
+            else:
+                self.keys[key] = [kind, 1, value, None, None, None, cls, 0]
+            return True
+        if kind is None:  # a null under a key that has values: counted nowhere
+            return True
+        have = entry[0]
+        if have is not kind:
+            if not (have in NUMERIC and kind in NUMERIC):  # strings and numbers under one key: text column
+                return False
+            entry[0] = DOUBLE
+        entry[1] += 1
+        entry[2] = value
+        if code:
+            entry[3] = min(entry[3], value)
+            entry[4] = max(entry[4], value)
+            entry[5] += value
+        if cls is value.__class__:  # a numpy scalar keeps the long path: its value must come from the line
+            entry[6], entry[7] = cls, code
+        return True
 
     def entry(self, size: int) -> dict[str, Any]:
         """What the summaries file stores for this stream, describing a file of ``size`` bytes."""
-        return {"bytes": size, "keys": self.keys}
+        return {"bytes": size, "keys": {key: entry[:6] for key, entry in self.keys.items()}}
 
 
 def load(metrics_dir: str | Path) -> dict[str, Any]:
@@ -132,8 +154,9 @@ def resume(stream: str, size: int, stored: dict[str, Any]) -> StreamSummary:
     if not isinstance(keys, dict) or not all(_well_formed(v) for v in keys.values()):
         summary.valid = False
         return summary
-    # the type names compare by identity in add(): the stored strings become the module's own
-    summary.keys = {k: [None if v[0] is None else _CANONICAL[v[0]], *v[1:]] for k, v in keys.items()}
+    # the type names compare by identity in add(): the stored strings become the module's own; the class of the
+    # last value is unknown, so each key's next value takes the long path
+    summary.keys = {k: [None if v[0] is None else _CANONICAL[v[0]], *v[1:6], None, 0] for k, v in keys.items()}
     return summary
 
 
