@@ -19,7 +19,9 @@ A refresh stats each finished run once and compares the signature of the others 
 only the runs that changed or appeared, in one transaction (a crash leaves the previous catalog); a refresh that
 finds nothing to do never opens the file for writing, and reads the catalog with one attach and three small
 queries. The files of the changed runs are read by one thread while DuckDB (which releases the GIL) loads what
-it has been handed (:class:`mlxcore.reader.workers.RunReader`).
+it has been handed (:class:`mlxcore.reader.workers.RunReader`). A metric file that the logger summarised is not
+parsed then: its summary is stored and its rows wait until a query reads the stream (:mod:`.logged`,
+:meth:`Catalog.load_histories`).
 """
 
 from __future__ import annotations

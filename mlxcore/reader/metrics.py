@@ -2,7 +2,8 @@
 
 Each stream becomes the table ``metrics."<stream>"``: ``log_id``, ``_row`` (the 0-based index of the row in
 its file) and one column per logged key. Its per-run summaries live in ``summaries."<stream>"`` as columns
-``<stream>.<key>.last|min|max|mean|count`` (``last|count`` only for non-numeric keys).
+``<stream>.<key>.last|min|max|mean|count`` (``last|count`` only for non-numeric keys), computed from the rows,
+or taken from the logger's summaries for the files whose rows are not loaded yet (:mod:`.logged`).
 
 How: mlxcore reads each batch of files (a few thousand files are opened faster from Python than by DuckDB's
 multi-file reader) and DuckDB does the rest: it splits the lines, keeps those that are JSON objects (a torn or
