@@ -317,10 +317,11 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False, runs: int = 200
         Figure("reader", "warm reopen (nothing changed)", "ms", ms["warm reopen"], ms["listing"],
                "listing + stat of every run", repeats=len(got["warm reopen"])),
         Figure("reader", "reopen after 10 new runs", "ms", ms["reopen after 10 new runs"], ms["warm reopen"],
-               "warm reopen", goal=f"about 10 runs' work (< 5% of a first index){at_scale}",
-               met=(m["reopen after 10 new runs"] < 0.05 * m["cold index"]) if full_size else None,
+               "warm reopen", goal=f"about 10 runs' work: what it adds to a warm reopen < 5% of a first index{at_scale}",
+               met=(m["reopen after 10 new runs"] - m["warm reopen"] < 0.05 * m["cold index"]) if full_size else None,
                repeats=len(got["reopen after 10 new runs"]),
-               note=f"10 runs at the first index's rate: {10 * per_run_cold:.0f} ms; "
+               note=f"adds {ms['reopen after 10 new runs'] - ms['warm reopen']:.0f} ms to a warm reopen; 10 runs at "
+                    f"the first index's rate: {10 * per_run_cold:.0f} ms; "
                     f"first index {ms['cold index']:.0f} ms"),
         Figure("reader", "warm reopen + filter with a metric predicate", "ms", ms["warm reopen + filter"],
                ms["filter from files (duckdb)"], "same answer from the files (YAML loop + DuckDB read_json)",

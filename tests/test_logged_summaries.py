@@ -188,3 +188,16 @@ def test_the_reader_parses_a_run_killed_before_it_closed_its_streams(tmp_path):
     assert reader.catalog.shape["pending"] == {}
     assert reader.filter(columns=["train.loss.last"], result_format="records") == [{"train.loss.last": 1.0}]
     logger.close_streams()
+
+
+def test_rows_left_for_later_by_another_process_are_loaded_too(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, {"seed": seed}, {"train": [{"loss": 1.0}, {"loss": 0.5}]})
+    backdate(tmp_path)
+    first = DuckDBReader(tmp_path)
+    assert first.sql("SELECT count(*) AS n FROM train").n[0] == 4
+    for path in tmp_path.glob(".mlxcore/catalog.duckdb*"):  # deleted, then rebuilt by another reader
+        path.unlink()
+    assert DuckDBReader(tmp_path).catalog.shape["pending"] == {"train": 2}
+    assert first.catalog.shape["pending"] == {}  # what the first reader last saw
+    assert first.sql("SELECT count(*) AS n FROM train").n[0] == 4

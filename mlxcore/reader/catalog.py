@@ -183,18 +183,19 @@ class Catalog:
         stats.status_changed = sorted(dead)
         self.shape = stored.shape
         if stats.rebuilt or stats.changed or stats.removed or dead or self.shape is None:
-            self.shape = self._apply(on_disk, stamps, stats, dead, scan_start, progress)
+            surveyed = {log_id: stamp for log_id, (_, stamp) in survey.found.items()}
+            self.shape = self._apply(on_disk, stamps, stats, dead, scan_start, progress, surveyed)
         stats.seconds = time.perf_counter() - started
         log.debug("catalog %s: %d runs, %d re-read, %d removed in %.3f s", self.path, stats.runs,
                   len(stats.changed), len(stats.removed), stats.seconds)
         return stats
 
     def _apply(self, on_disk: dict[int, str], stamps: dict[int, tuple[int | None, str | None]],
-               stats: RefreshStats, dead: dict[int, str], scan_start: int, progress: Progress | None
-               ) -> dict[str, Any]:
+               stats: RefreshStats, dead: dict[int, str], scan_start: int, progress: Progress | None,
+               surveyed: dict[int, int | None]) -> dict[str, Any]:
         import duckdb
 
-        reader = RunReader(on_disk, stats.changed, stamps, scan_start, self.racy_ns, progress)
+        reader = RunReader(on_disk, stats.changed, stamps, scan_start, self.racy_ns, progress, surveyed=surveyed)
         reader.start()  # while DuckDB opens the catalog
 
         with contextlib.ExitStack() as stack:
@@ -246,8 +247,14 @@ class Catalog:
         True when rows were loaded (then :attr:`shape` is new)."""
         import duckdb
 
-        pending = self.load_shape().get("pending", {})
-        waiting = sorted({name for name in names if pending.get(name)})
+        wanted = sorted(set(names))
+        if not wanted:
+            return False
+        # asked of the catalog, not of the shape read at the last refresh: another process may have rebuilt it
+        with self.connection.attached() as con:
+            pending = dict(con.execute("SELECT stream, count(*) FROM mlxcore_pending WHERE stream IN "
+                                       "(SELECT unnest($names)) GROUP BY stream", {"names": wanted}).fetchall())
+        waiting = [name for name in wanted if pending.get(name)]
         if not waiting:
             return False
         started = time.perf_counter()

@@ -83,6 +83,12 @@ def upsert_runs(con: Any, rows: Rows, removed: list[int]) -> bool:
     added, widened or dropped."""
     existing = {name: dtype.upper() for name, dtype in table_columns(con, "main", "mlxcore_runs").items()}
     before = dict(existing)
+    added = {name: new or scan.VARCHAR for name, new in rows.types.items() if name not in existing}
+    if len(added) > 1 and not con.execute("SELECT count(*) FROM mlxcore_runs").fetchall()[0][0]:
+        # a new catalog: one CREATE instead of one ALTER per column (0.4 ms each)
+        existing.update(added)
+        columns = ", ".join(f"{q(name)} {dtype}" for name, dtype in existing.items())
+        con.execute(f"CREATE OR REPLACE TABLE mlxcore_runs ({columns})")
     for name, new in rows.types.items():
         have = existing.get(name)
         if have is None:

@@ -45,8 +45,8 @@ class Survey(threading.Thread):
 class RunReader(threading.Thread):
     """Reads what a refresh loads while the main thread keeps DuckDB busy, in the order DuckDB needs it:
 
-    1. for each changed run, the stamp of its ``metadata/`` (before reading it: a write after the stamp makes the
-       next refresh read the run again), the list of its metric files and the logger's summaries of them
+    1. for each changed run, the stamp of its ``metadata/`` (the survey's, taken before anything of the run is
+       read: a write after the stamp makes the next refresh read the run again), the list of its metric files and the logger's summaries of them
        (:mod:`mlxcore.reader.logged`): a file a summary describes is not read now, the others are;
     2. the metric files, batch by batch (:func:`mlxcore.reader.metrics.read_batches`), at most ``depth`` batches
        ahead of DuckDB (:meth:`batches`); the sizes read make the signature of a run not finished;
@@ -58,10 +58,12 @@ class RunReader(threading.Thread):
     """
 
     def __init__(self, on_disk: dict[int, str], ids: list[int], stamps: dict[int, tuple[int | None, str | None]],
-                 scan_start_ns: int, racy_ns: int, progress: Progress | None = None, depth: int = 2) -> None:
+                 scan_start_ns: int, racy_ns: int, progress: Progress | None = None, depth: int = 2,
+                 surveyed: dict[int, int | None] | None = None) -> None:
         super().__init__(name="mlxcore-catalog-reader", daemon=True)
         self.on_disk, self.ids, self.stamps, self.progress = on_disk, ids, stamps, progress
         self.scan_start_ns, self.racy_ns = scan_start_ns, racy_ns
+        self.surveyed = surveyed or {}  # log_id -> mtime_ns of metadata/ found by the survey
         self.files: dict[str, list[tuple[int, str]]] = {}  # stream -> (log_id, path), complete before any batch
         self.logged = LoggedSummaries()  # complete before any batch
         self.records: list[scan.RunRecord] = []
@@ -80,7 +82,8 @@ class RunReader(threading.Thread):
                 if self._halt.is_set():
                     return
                 run_dir = self.on_disk[log_id]
-                meta_ns[log_id] = scan.metadata_stamp(run_dir)
+                surveyed = self.surveyed.get(log_id)  # taken before anything of the run is read: it will do
+                meta_ns[log_id] = surveyed if surveyed is not None else scan.metadata_stamp(run_dir)
                 files = scan.metric_files(run_dir)[0]
                 taken: set[str] = set()
                 if files:
