@@ -180,6 +180,19 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def _dead_unless_settled(run_dir: Path) -> str:
+    """DEAD, unless ``info.yaml`` now holds a final status: ``info`` may have been read just before the run wrote
+    it and exited (a poll racing the end of a run would otherwise report a clean end as DEAD)."""
+    import yaml
+
+    try:
+        now = read_yaml(run_dir / "metadata" / "info.yaml")
+    except (OSError, yaml.YAMLError):
+        return DEAD
+    status = now.get("status") if isinstance(now, dict) else None
+    return status if status in FINAL_STATUSES else DEAD
+
+
 def effective_status(info: dict[str, Any], run_dir: Path, now: float | None = None) -> str:
     """The status to show: ``info['status']``, except that a RUNNING run whose process is gone is DEAD.
 
@@ -189,6 +202,17 @@ def effective_status(info: dict[str, Any], run_dir: Path, now: float | None = No
     status = info.get("status", "UNKNOWN")
     if status != RUNNING:
         return status
+    if info.get("hostname") == socket.gethostname() and isinstance(info.get("pid"), int):
+        if not process_alive(info["pid"]):
+            return _dead_unless_settled(run_dir)
+    try:
+        beat = (run_dir / "metadata" / HEARTBEAT).stat().st_mtime
+    except FileNotFoundError:
+        return status
+    interval = float(info.get("heartbeat_interval") or 10.0)
+    if (now if now is not None else time.time()) - beat > max(3 * interval, 60.0):
+        return _dead_unless_settled(run_dir)
+    return status
     if info.get("hostname") == socket.gethostname() and isinstance(info.get("pid"), int):
         if not process_alive(info["pid"]):
             return DEAD

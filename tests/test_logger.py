@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -79,6 +80,18 @@ def test_a_killed_run_is_seen_as_dead(project):
     info = project.info(1)
     assert info["status"] == "RUNNING"
     assert runs.effective_status(info, project.logs / "1") == runs.DEAD
+
+
+def test_a_run_that_wrote_its_final_status_after_we_read_it_is_not_dead(tmp_path):
+    # info read while the run said RUNNING; the run then wrote PREEMPTED and exited before the pid check
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    info = {"status": "RUNNING", "hostname": socket.gethostname(), "pid": proc.pid, "heartbeat_interval": 10}
+    (tmp_path / "metadata").mkdir()
+    runs.write_yaml(tmp_path / "metadata" / "info.yaml", {**info, "status": runs.PREEMPTED})
+    assert runs.effective_status(info, tmp_path) == runs.PREEMPTED
+    runs.write_yaml(tmp_path / "metadata" / "info.yaml", info)
+    assert runs.effective_status(info, tmp_path) == runs.DEAD
 
 
 def test_a_stale_heartbeat_from_another_host_is_dead(tmp_path):
