@@ -201,3 +201,15 @@ def test_rows_left_for_later_by_another_process_are_loaded_too(tmp_path):
     assert DuckDBReader(tmp_path).catalog.shape["pending"] == {"train": 2}
     assert first.catalog.shape["pending"] == {}  # what the first reader last saw
     assert first.sql("SELECT count(*) AS n FROM train").n[0] == 4
+
+
+def test_a_logs_directory_moved_with_its_catalog_still_loads_its_rows(tmp_path):
+    logs = tmp_path / "logs"
+    write_run(logs, {"seed": 1}, {"train": [{"loss": 1.0}, {"loss": 0.5}]})
+    backdate(logs)
+    assert DuckDBReader(logs).catalog.shape["pending"] == {"train": 1}
+    moved = tmp_path / "moved"
+    logs.rename(moved)
+    reader = DuckDBReader(moved)
+    assert reader.last_refresh.changed == []  # same stamps: nothing re-read
+    assert reader.sql("SELECT count(*) AS n FROM train").n[0] == 2

@@ -270,7 +270,7 @@ class Catalog:
                 total = sum(pending[name] for name in waiting)
                 done = 0
                 for stream in waiting:
-                    files = logged.pending_files(con, stream)  # as of now: another process may have loaded some
+                    files = logged.pending_files(con, stream, str(self.root))  # as of now: another process may have loaded some
                     skipped, changed = ingest_stream(con, stream, read_batches(stream, files))
                     skipped_lines.update({(log_id, stream): n for log_id, n in skipped.items()})
                     con.execute("DELETE FROM mlxcore_pending WHERE stream = ?", [stream])
@@ -314,7 +314,7 @@ class Catalog:
                 progress("metrics", done, sum(len(files) for files in reader.files.values()))
         if reader.logged.file_ids:  # complete once the batches are
             names = [existing.setdefault(stream.lower(), stream) for stream in reader.logged.file_streams]
-            for name, types in logged.insert(con, reader.logged, names).items():
+            for name, types in logged.insert(con, reader.logged, names, str(self.root)).items():
                 if declare_columns(con, name, types):
                     reshaped.add(name)
         touched = sorted(set(stats.changed) | set(stats.removed))

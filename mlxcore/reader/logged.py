@@ -88,9 +88,10 @@ def _well_formed(keys: Any) -> bool:
         return False
 
 
-def insert(con: Any, summaries: LoggedSummaries, names: list[str]) -> dict[str, dict[str, str | None]]:
+def insert(con: Any, summaries: LoggedSummaries, names: list[str], root: str) -> dict[str, dict[str, str | None]]:
     """Store ``summaries`` (``names``: the catalog's name of each file's stream) in ``mlxcore_logged`` and their
-    files in ``mlxcore_pending``; returns ``{stream: {key: type}}`` over these runs, keys in the order they were
+    files in ``mlxcore_pending`` (relative to the logs directory ``root``: a logs directory moved with its catalog
+    still finds them); returns ``{stream: {key: type}}`` over these runs, keys in the order they were
     first logged, for the stream tables' columns (:func:`mlxcore.reader.metrics.declare_columns`).
 
     A key whose values are not of the form the logger writes is left out (its summary reads NULL)."""
@@ -100,7 +101,8 @@ def insert(con: Any, summaries: LoggedSummaries, names: list[str]) -> dict[str, 
                 {"ids": summaries.ids, "texts": summaries.texts})
     con.execute("CREATE OR REPLACE TEMP TABLE _mlx_files AS SELECT unnest($ids) AS log_id, unnest($names) AS stream, "
                 "unnest($pointers) AS pointer, unnest($paths) AS path",
-                {"ids": summaries.file_ids, "names": names, "pointers": pointers, "paths": summaries.paths})
+                {"ids": summaries.file_ids, "names": names, "pointers": pointers,
+                 "paths": [os.path.relpath(path, root) for path in summaries.paths]})
     con.execute("CREATE OR REPLACE TEMP TABLE _mlx_entries AS SELECT f.log_id, f.stream, "
                 "json_extract(d.doc, f.pointer) AS keys FROM _mlx_files f JOIN _mlx_docs d USING (log_id)")
     con.execute("CREATE OR REPLACE TEMP TABLE _mlx_logged AS SELECT log_id, stream, k.key, "
@@ -135,6 +137,7 @@ def pending(con: Any) -> dict[str, int]:
     return dict(con.execute("SELECT stream, count(*) FROM mlxcore_pending GROUP BY stream ORDER BY stream").fetchall())
 
 
-def pending_files(con: Any, stream: str) -> list[tuple[int, str]]:
-    return [(int(i), p) for i, p in con.execute(
+def pending_files(con: Any, stream: str, root: str) -> list[tuple[int, str]]:
+    """``(log_id, path)`` of the files of ``stream`` whose rows are not loaded, under the logs directory ``root``."""
+    return [(int(i), os.path.join(root, p)) for i, p in con.execute(
         "SELECT log_id, path FROM mlxcore_pending WHERE stream = ? ORDER BY log_id", [stream]).fetchall()]
