@@ -15,8 +15,8 @@ from ..errors import ArtifactError, CheckpointNotFoundError, ConfigError, Unknow
 from ..plugins import get_plugin_manager
 from ..serializers import FunctionSerializer, Serializer
 from ..settings import LoggerSettings
-from .base import MISSING, RunLogger
 from . import summaries
+from .base import MISSING, RunLogger
 from .metrics import MetricStream, check_name, encode_row
 
 log = logging.getLogger(__name__)

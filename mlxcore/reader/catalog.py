@@ -270,7 +270,8 @@ class Catalog:
                 total = sum(pending[name] for name in waiting)
                 done = 0
                 for stream in waiting:
-                    files = logged.pending_files(con, stream, str(self.root))  # as of now: another process may have loaded some
+                    # as of now: another process may have loaded some
+                    files = logged.pending_files(con, stream, str(self.root))
                     skipped, changed = ingest_stream(con, stream, read_batches(stream, files))
                     skipped_lines.update({(log_id, stream): n for log_id, n in skipped.items()})
                     con.execute("DELETE FROM mlxcore_pending WHERE stream = ?", [stream])

@@ -46,8 +46,9 @@ class RunReader(threading.Thread):
     """Reads what a refresh loads while the main thread keeps DuckDB busy, in the order DuckDB needs it:
 
     1. for each changed run, the stamp of its ``metadata/`` (the survey's, taken before anything of the run is
-       read: a write after the stamp makes the next refresh read the run again), the list of its metric files and the logger's summaries of them
-       (:mod:`mlxcore.reader.logged`): a file a summary describes is not read now, the others are;
+       read: a write after the stamp makes the next refresh read the run again), the list of its metric files
+       and the logger's summaries of them (:mod:`mlxcore.reader.logged`): a file a summary describes is not
+       read now, the others are;
     2. the metric files, batch by batch (:func:`mlxcore.reader.metrics.read_batches`), at most ``depth`` batches
        ahead of DuckDB (:meth:`batches`); the sizes read make the signature of a run not finished;
     3. the metadata of the runs, flattened, with the status to show, and the rows to write, column by column
