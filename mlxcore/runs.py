@@ -213,14 +213,3 @@ def effective_status(info: dict[str, Any], run_dir: Path, now: float | None = No
     if (now if now is not None else time.time()) - beat > max(3 * interval, 60.0):
         return _dead_unless_settled(run_dir)
     return status
-    if info.get("hostname") == socket.gethostname() and isinstance(info.get("pid"), int):
-        if not process_alive(info["pid"]):
-            return DEAD
-    try:
-        beat = (run_dir / "metadata" / HEARTBEAT).stat().st_mtime
-    except FileNotFoundError:
-        return status
-    interval = float(info.get("heartbeat_interval") or 10.0)
-    if (now if now is not None else time.time()) - beat > max(3 * interval, 60.0):
-        return DEAD
-    return status
