@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from oar_testlib import (job_ids, metrics, oar_records, read_info, record, run, run_dirs, statuses, status_json,
-                         wait_states)
+                         wait_for, wait_states)
 
 from mlxcore import runs
 
@@ -84,7 +84,9 @@ def test_held_jobs_are_pending_until_mlxcore_cancel_cancels_them(launch, logs):
     found = wait_states(logs, {runs.CANCELLED}, timeout=30)
     assert statuses(found) == [runs.CANCELLED] * 2
     assert all((d / "metadata" / "cancel_requested").exists() for d in dirs)
-    assert {r["state"] for r in oar_records(*[record(d)["job_id"] for d in dirs]).values()} == {"Error"}
+    jobs = [record(d)["job_id"] for d in dirs]
+    # oardel returns before OAR's server has moved a held job to Error: wait for it, as for the states above
+    wait_for(lambda: {r["state"] for r in oar_records(*jobs).values()} == {"Error"}, 30, "OAR to delete the held jobs")
 
 
 def test_mlxcore_sub_submits_a_script_with_oar_directives(submitter, project, logs):
