@@ -39,6 +39,7 @@ TYPES = frozenset({BIGINT, DOUBLE, VARCHAR, BOOLEAN})
 NUMERIC = frozenset({BIGINT, DOUBLE})
 _KINDS: dict[type, str] = {float: DOUBLE, int: BIGINT, str: VARCHAR, bool: BOOLEAN}
 _CANONICAL = {name: name for name in TYPES}
+_TYPE_NAMES = {None, *TYPES}
 _INT64_MIN, _INT64_END = -(2**63), 2**63
 
 
@@ -151,7 +152,7 @@ def resume(stream: str, size: int, stored: dict[str, Any]) -> StreamSummary:
         return summary
     entry = stored.get(stream)
     keys = entry.get("keys") if isinstance(entry, dict) and entry.get("bytes") == size else None
-    if not isinstance(keys, dict) or not all(_well_formed(v) for v in keys.values()):
+    if not well_formed(keys):
         summary.valid = False
         return summary
     # the type names compare by identity in add(): the stored strings become the module's own; the class of the
@@ -160,8 +161,13 @@ def resume(stream: str, size: int, stored: dict[str, Any]) -> StreamSummary:
     return summary
 
 
-def _well_formed(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 6 and (value[0] is None or value[0] in TYPES)
+def well_formed(keys: Any) -> bool:
+    """``keys`` has the shape this module writes: ``{key: [type, count, last, min, max, sum]}`` (the values
+    themselves are checked by whoever reads them: the reader lets DuckDB cast them)."""
+    if not isinstance(keys, dict):
+        return False
+    return all(isinstance(v, list) and len(v) == 6 and v[0] in _TYPE_NAMES and v[1].__class__ is int
+               for v in keys.values())
 
 
 def save(metrics_dir: Path, entries: dict[str, dict[str, Any] | None]) -> None:

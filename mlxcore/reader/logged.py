@@ -20,10 +20,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..loggers.summaries import FORMAT, TYPES
+from ..loggers.summaries import FORMAT, TYPES, well_formed
 from . import scan
-
-_KINDS = {None, *TYPES}
 
 #: ``mlxcore_logged`` columns; ``key`` is NULL in the one row marking that the run has the stream
 LOGGED_COLUMNS = (("log_id", "BIGINT"), ("stream", "VARCHAR"), ("key", "VARCHAR"), ("count", "BIGINT"),
@@ -61,7 +59,7 @@ class LoggedSummaries:
         taken = set()
         for stream, path in files.items():
             entry = stored.get(stream)
-            if not isinstance(entry, dict) or not _well_formed(entry.get("keys")):
+            if not isinstance(entry, dict) or not well_formed(entry.get("keys")):
                 continue
             try:
                 st = os.stat(path)
@@ -76,16 +74,6 @@ class LoggedSummaries:
             self.ids.append(log_id)
             self.texts.append(raw.decode("utf-8", "replace"))
         return taken
-
-
-def _well_formed(keys: Any) -> bool:
-    """The shape the logger writes (the values themselves are cast by DuckDB: a wrong one reads NULL)."""
-    if not isinstance(keys, dict):
-        return False
-    try:
-        return all(len(v) == 6 and v[0] in _KINDS and v[1].__class__ is int for v in keys.values())
-    except TypeError:  # not a list
-        return False
 
 
 def insert(con: Any, summaries: LoggedSummaries, names: list[str], root: str) -> dict[str, dict[str, str | None]]:
