@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The main job, from a fresh clone: install mlxcore, run the quickstart sweep (12 runs: 2 learning rates x
-# 2 momentums x 3 seeds) through the local pool, two at a time; re-issue it with skip_completed (nothing is
-# left to run); then show the status table, the answer averaged over seeds (the DuckDB reader) and a plot.
-# Run it again: the runs already COMPLETE are skipped, so it only re-reads and re-answers.
+# The main job, from a fresh clone: install mlxcore (into the clone's .venv, or the active virtual
+# environment: see scripts/venv.sh), run the quickstart sweep (12 runs: 2 learning rates x 2 momentums x
+# 3 seeds) through the local pool, two at a time; re-issue it with skip_completed (nothing is left to run);
+# then show the status table, the answer averaged over seeds (the DuckDB reader) and a plot.
+# Run it again: nothing is reinstalled and the runs already COMPLETE are skipped, so it only re-reads and
+# re-answers.
 set -euo pipefail
-cd "$(dirname "$0")/../examples/quickstart"
-PY=${PYTHON:-python3}
-"$PY" -m pip install --quiet --disable-pip-version-check -e "../..[plot]"
+source "$(dirname "$0")/venv.sh"
+mlxcore_venv
+mlxcore_install quickstart -- "$MLXCORE_ROOT/pyproject.toml" -- -e "$MLXCORE_ROOT[plot]"
+PY=$MLXCORE_PY
+cd "$MLXCORE_ROOT/examples/quickstart"
 
 sweep=(optimizer.lr=0.01,0.05 optimizer.momentum=0,0.9 seed=1,2,3
        +mlx.use_scheduler=true +mlx.scheduler.workers=2 +mlx.skip_completed=true)
@@ -32,3 +36,5 @@ echo "== mlxcore plot: one curve per setting, mean and std band over the seeds"
 "$PY" -m mlxcore plot logs --metric train.loss --x epoch \
     --group-by config.optimizer.lr,config.optimizer.momentum --logy -o curves.png
 echo "quickstart: logs in examples/quickstart/logs, plot in examples/quickstart/curves.png"
+echo "quickstart: mlxcore is installed in $("$PY" -c 'import sys; print(sys.prefix)');" \
+    "activate it (source .../bin/activate) to use the mlxcore command"

@@ -1,37 +1,50 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine (as root) or a developer's checkout.
 #
-# Installs mlxcore, every plugin under plugins/ and the test dependencies; starts a real one-node SLURM and
-# OAR on localhost when their plugins are present (scripts/clusters/, root only) and stops them, by the PIDs
-# they recorded, when the tests end; then runs pytest over the core and every plugin. Extra arguments go to
-# pytest. With CI=true the cluster tests never skip: a cluster that cannot start is a failure.
+# Installs mlxcore, every plugin under plugins/ and the test dependencies into a virtual environment (the
+# clone's .venv, or the active one: see scripts/venv.sh; a second run installs nothing that is up to date);
+# starts a real one-node SLURM and OAR on localhost when their plugins are present (scripts/clusters/, root
+# only) and stops them, by the PIDs they recorded, when the tests end; then runs pytest over the core and
+# every plugin. Extra arguments go to pytest. With CI=true the cluster tests never skip: a cluster that
+# cannot start is a failure.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
+source "$(dirname "$0")/venv.sh"
+cd "$MLXCORE_ROOT"
+mlxcore_venv
+PY=$MLXCORE_PY
 
-# 1. The core alone: a non-editable `pip install .` in a fresh venv, no plugin installed, passes its tests.
-#    (Run from outside the checkout so the installed package, not the source tree, is imported.)
+# 1. The core alone: a non-editable `pip install .` in a venv of its own (.venv-core-alone, made from the
+#    same base Python), no plugin installed, passes its tests. Run from outside the checkout so the installed
+#    package, not the source tree, is imported. Reinstalled only when a file of the package changed.
 if [ "${MLXCORE_SKIP_CORE_ALONE:-0}" != 1 ]; then
+    alone_venv=$MLXCORE_ROOT/.venv-core-alone
+    [ -x "$alone_venv/bin/python" ] || "$PY" -m venv "$alone_venv"
+    mapfile -t package_files < <(find pyproject.toml README.md mlxcore -type f -not -path '*/__pycache__/*')
+    (MLXCORE_PY=$alone_venv/bin/python
+     mlxcore_install core-alone -- "${package_files[@]}" -- ".[test]")
     alone=$(mktemp -d)
-    "$PY" -m venv "$alone/venv"
-    "$alone/venv/bin/python" -m pip install --quiet --disable-pip-version-check ".[test]"
-    (cd "$alone" && "$alone/venv/bin/python" -m pytest "$OLDPWD/tests" -q -p no:cacheprovider \
+    trap 'rm -rf "$alone"' EXIT
+    (cd "$alone" && "$alone_venv/bin/python" -m pytest "$MLXCORE_ROOT/tests" -q -p no:cacheprovider \
         --import-mode=importlib --rootdir "$alone")
     rm -rf "$alone"
+    trap - EXIT
 fi
 
 # 2. Everything: the core and every plugin, editable, against real clusters.
-pip_install -e ".[test]"
-# torch is optional for users; the tests exercise the torch artifact format (the CPU build of 2.13.0 is the
-# one these machines carry on disk, so this does not download a CUDA build)
-"$PY" -c "import torch" 2>/dev/null || pip_install "torch==2.13.0" || echo "test.sh: torch not installed; its format test will skip" >&2
+plugin_projects=()
 plugin_dirs=()
 for dir in plugins/*/; do
     [ -f "$dir/pyproject.toml" ] || continue
-    pip_install -e "$dir"
+    plugin_projects+=("$dir/pyproject.toml")
     plugin_dirs+=("${dir}tests")
 done
+plugin_editables=()
+for project in "${plugin_projects[@]}"; do plugin_editables+=(-e "$(dirname "$project")"); done
+mlxcore_install test -- pyproject.toml "${plugin_projects[@]}" -- -e ".[test]" "${plugin_editables[@]}"
+# torch is optional for users; the tests exercise the torch artifact format (the CPU build of 2.13.0 is the
+# one these machines carry on disk, so this does not download a CUDA build)
+"$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0" \
+    || echo "test.sh: torch not installed; its format test will skip" >&2
 
 started=()
 cleanup() {

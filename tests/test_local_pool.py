@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -206,7 +207,7 @@ def test_subprocess_pool_survives_a_job_killed_by_sigkill(project):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    result = subprocess.run(["mlxcore", "status", str(project.logs), "--json"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "mlxcore", "status", str(project.logs), "--json"], capture_output=True, text=True)
     states = {row["log_id"]: row["status"] for row in json.loads(result.stdout)}
     assert states == {1: "DEAD", 2: "INTERRUPTED"}
 
@@ -220,9 +221,9 @@ def test_status_and_cancel_reach_a_running_pool_from_another_process(project, jo
             if len(project.run_ids()) == 3 and all(project.info(i)["status"] == "RUNNING" for i in (1, 2)):
                 break
             time.sleep(0.1)
-        status = subprocess.run(["mlxcore", "status", str(project.logs), "--json"], capture_output=True, text=True)
+        status = subprocess.run([sys.executable, "-m", "mlxcore", "status", str(project.logs), "--json"], capture_output=True, text=True)
         assert {r["log_id"]: r["status"] for r in json.loads(status.stdout)} == {1: "RUNNING", 2: "RUNNING", 3: "PENDING"}
-        cancel = subprocess.run(["mlxcore", "cancel", str(project.logs), "1", "3"], capture_output=True, text=True)
+        cancel = subprocess.run([sys.executable, "-m", "mlxcore", "cancel", str(project.logs), "1", "3"], capture_output=True, text=True)
         assert cancel.returncode == 0, cancel.stderr
         deadline = time.time() + 30
         while project.info(1)["status"] == "RUNNING" and time.time() < deadline:
@@ -235,5 +236,5 @@ def test_status_and_cancel_reach_a_running_pool_from_another_process(project, jo
             os.killpg(proc.pid, signal.SIGKILL)
     # the cancelled run knows it was cancelled (the marker), the other was interrupted by Ctrl-C
     assert statuses(project) == {1: "CANCELLED", 2: "INTERRUPTED", 3: "CANCELLED"}
-    status = subprocess.run(["mlxcore", "status", str(project.logs), "--json"], capture_output=True, text=True)
+    status = subprocess.run([sys.executable, "-m", "mlxcore", "status", str(project.logs), "--json"], capture_output=True, text=True)
     assert {r["log_id"]: r["status"] for r in json.loads(status.stdout)} == {1: "CANCELLED", 2: "INTERRUPTED", 3: "CANCELLED"}

@@ -127,7 +127,7 @@ def test_a_run_waiting_in_a_scheduler_shows_its_job_id_and_submit_time(task, tmp
             assert row["info.scheduler.job_id"] == recorded["job_id"]
             assert row["info.scheduler.submit_time"] == recorded["submit_time"]
     finally:
-        subprocess.run(["mlxcore", "cancel", str(task.logs), "--all"], env=env, capture_output=True, timeout=60)
+        subprocess.run([sys.executable, "-m", "mlxcore", "cancel", str(task.logs), "--all"], env=env, capture_output=True, timeout=60)
 
 
 def test_a_torn_line_left_by_a_crash_is_skipped_and_the_resumed_rows_are_kept(task, caplog):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 
 
 def status(project, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["mlxcore", "status", str(project.logs), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mlxcore", "status", str(project.logs), *args], capture_output=True, text=True,
                           timeout=120, env={**os.environ, **(env or {})})
 
 
