@@ -92,9 +92,10 @@ def test_a_missing_logs_directory_is_an_error(tmp_path):
 
 
 def _run_on_a_terminal(argv: list[str]) -> tuple[str, bytes]:
-    """Run ``argv`` with stderr on a pseudo-terminal; returns (stdout, what the terminal received)."""
+    """Run ``argv`` with stderr on a pseudo-terminal; returns (stdout, what the terminal received). The terminal
+    says what it is (TERM): CI runs with TERM unset or ``dumb``, and a dumb terminal gets no progress bar."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, env={**os.environ, "TERM": "xterm-256color"})
     os.close(slave)
     received = b""
     while select.select([master], [], [], 60)[0]:
