@@ -29,14 +29,16 @@ if TYPE_CHECKING:
     from .context import Context
     from .launching import launch
     from .reader import Reader
+    from .session import RunSession, open_run
 
 __all__ = [
     "ArtifactError", "CheckpointNotFoundError", "ConfigError", "Context", "MlxcoreError", "PluginError",
-    "QueryError", "Reader", "RunError", "SchedulerError", "SubmissionError", "UnknownChoiceError",
-    "VersionManagerError", "__version__", "hookimpl", "launch",
+    "QueryError", "Reader", "RunError", "RunSession", "SchedulerError", "SubmissionError", "UnknownChoiceError",
+    "VersionManagerError", "__version__", "hookimpl", "launch", "open_run",
 ]
 
-_LAZY = {"launch": ("launching", "launch"), "Context": ("context", "Context"), "Reader": ("reader", "Reader")}
+_LAZY = {"launch": ("launching", "launch"), "Context": ("context", "Context"), "Reader": ("reader", "Reader"),
+         "open_run": ("session", "open_run"), "RunSession": ("session", "RunSession")}
 
 
 def __getattr__(name: str) -> Any:

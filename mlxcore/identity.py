@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import runs
+from . import store
 
 log = logging.getLogger(__name__)
 
-RERUNNABLE = frozenset({runs.FAILED, runs.INTERRUPTED, runs.CANCELLED, runs.PREEMPTED, runs.DEAD, runs.TIMEOUT})
+RERUNNABLE = frozenset({store.FAILED, store.INTERRUPTED, store.CANCELLED, store.PREEMPTED, store.DEAD, store.TIMEOUT})
 
 
 def config_identity(resolved: Any) -> str:
@@ -36,25 +36,21 @@ class RunIndex:
 
     @classmethod
     def scan(cls, parent: Path) -> RunIndex:
+        """Every run of ``parent`` by identity, with its reconciled status: a SUBMITTED run whose job no longer
+        exists counts as DEAD (rerunnable), a run whose scheduler says it is queued or running does not."""
+        from .schedulers.observe import observe
+
         index = cls()
         if not parent.is_dir():
             return index
-        for run_dir in parent.iterdir():
-            if not run_dir.name.isdigit():
-                continue
-            try:
-                info = runs.read_yaml(run_dir / "metadata" / "info.yaml") or {}
-            except (OSError, ValueError) as exc:
-                log.debug("skipping unreadable run %s: %s", run_dir, exc)
-                continue
-            identity = info.get("config_identity")
+        for state in observe(parent, statuses={store.SUBMITTED, store.RUNNING}):
+            identity = state.info.get("config_identity")
             if not identity:
                 continue
-            log_id = int(run_dir.name)
-            status = runs.effective_status(info, run_dir)
+            log_id, status = state.log_id, state.status
             previous = index.latest.get(identity)
             # a COMPLETE run anywhere wins; otherwise the newest attempt decides
-            if previous is None or (previous[1] != runs.COMPLETE and (status == runs.COMPLETE or log_id > previous[0])):
+            if previous is None or (previous[1] != store.COMPLETE and (status == store.COMPLETE or log_id > previous[0])):
                 index.latest[identity] = (log_id, status)
         return index
 
@@ -65,7 +61,7 @@ class RunIndex:
             if latest is not None and latest[1] in RERUNNABLE:
                 return True, latest[0]
             return False, None
-        if skip_completed and latest is not None and latest[1] == runs.COMPLETE:
+        if skip_completed and latest is not None and latest[1] == store.COMPLETE:
             return False, None
         return True, None
 

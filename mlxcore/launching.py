@@ -101,7 +101,7 @@ def _configure_logging() -> None:
 def load_settings(config_dir: Path, overrides: list) -> Any:
     """``mlx.yaml`` (optional) with the ``mlx.*`` overrides applied, checked."""
     from .overrides import DELETE
-    from .runs import read_yaml
+    from .store import read_yaml
     from .settings import build_settings, delete_dotted, set_dotted
 
     path = config_dir / SETTINGS_FILE
@@ -134,9 +134,9 @@ def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | N
     prepared = take_handed_off()  # re-executed by a launch that prepared the code already: never prepare twice
     plan = parse_command_line(argv, config_dir)
     settings = load_settings(config_dir, plan.mlx_overrides)
-    from .plugins import get_logger_class
+    from .settings import check_plugin_choices
 
-    get_logger_class(settings.logger.name)  # an unknown logger fails before anything runs
+    check_plugin_choices(settings)  # an unknown logger, format or scheduler fails before anything is written
     composer = Composer(config_dir)
     if prepared is None and settings.use_version_manager:
         prepared = _prepare_code(settings)
@@ -169,23 +169,15 @@ def _reexec(prepared: Any, settings: Any) -> None:
     process inherits ``prepared`` and writes the same logs directory even when its working directory differs."""
     from .version_managers import hand_off
 
-    argv = [*sys.argv[1:], *pinned_log_dir(prepared.workdir, settings)]
+    from .overrides import pinned_log_dir
+
+    argv = [*sys.argv[1:], *pinned_log_dir(prepared.workdir, settings.log_dir_root)]
     os.environ[REEXEC_MARKER] = str(prepared.workdir)
     hand_off(prepared)
     os.chdir(prepared.workdir)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, str(prepared.script), *argv])
-
-
-def pinned_log_dir(workdir: Path, settings: Any) -> list[str]:
-    """The override that keeps runs in this launch's logs directory for a process started in ``workdir``
-    (a relative ``logger.parent_log_dir`` would otherwise resolve there); none when ``workdir`` is here."""
-    if Path(workdir).absolute() == Path.cwd().absolute():
-        return []
-    from .subscript import hydra_quote
-
-    return [f"+mlx.logger.parent_log_dir={hydra_quote(str(settings.log_dir_root))}"]
 
 
 def _run_in_process(task: Callable, plan: Any, settings: Any, composer: Any, seeding_function: Callable | None,
@@ -232,7 +224,3 @@ def _summary(outcomes: list) -> str:
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-
-
-def with_forced_id(settings: Any, log_id: int | None) -> Any:
-    return dataclasses.replace(settings, logger=dataclasses.replace(settings.logger, forced_log_id=log_id))

@@ -9,6 +9,7 @@ nothing until it runs.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,3 +119,20 @@ def _make(override: Any, key: str, kind: str, is_group: bool, value: Any, value_
             value_text = override.get_value_element_as_str()
         text = f"{override.get_key_element()}={value_text}"
     return ConfigOverride(text=text, key=key, kind=kind, value=value, is_group=is_group)
+
+
+def hydra_quote(value: str) -> str:
+    """``value`` as a quoted override value the launch grammar reads back exactly (spaces, quotes, commas)."""
+    if re.fullmatch(r"[A-Za-z0-9_./-]+", value):
+        return value
+    # inside quotes only backslashes before a quote or at the end are escapes
+    body = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    return f"'{body}'"
+
+
+def pinned_log_dir(workdir: Path, log_dir_root: Path) -> list[str]:
+    """The override that keeps runs in ``log_dir_root`` for a process started in ``workdir`` (a relative
+    ``logger.parent_log_dir`` would otherwise resolve there); none when ``workdir`` is here."""
+    if Path(workdir).absolute() == Path.cwd().absolute():
+        return []
+    return [f"+mlx.logger.parent_log_dir={hydra_quote(str(log_dir_root))}"]

@@ -7,13 +7,8 @@ so the run ends INTERRUPTED, the buffers are flushed and the process exits 143) 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 import signal
-import socket
-import sys
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -21,25 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, runs
+from . import store
 from .compose import Composer, resolve
 from .context import Context, StopRequest
-from .identity import PointFilter, config_identity
 from .errors import ConfigError
+from .identity import PointFilter, config_identity
 from .loggers.streams import StreamTee
 from .overrides import ConfigOverride
-from .plugins import get_logger_class, get_scheduler_class
-from .schedulers.submission import CANCEL_MARKER
+from .session import process_info, start_run
 from .settings import Settings
-from .version_managers import PreparedCode, write_record
+from .store import RunStore
+from .version_managers import PreparedCode
 
 log = logging.getLogger(__name__)
 
 #: the outcome of a point that ``skip_completed``/``rerun_failed`` left out
 SKIPPED = "SKIPPED"
-
-#: exit code of a process whose last run ended PREEMPTED (a scheduler plugin may choose another)
-PREEMPTED_EXIT_CODE = 3
 
 
 class Interrupted(KeyboardInterrupt):
@@ -100,28 +92,20 @@ def signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
-def process_info(overrides: list[ConfigOverride], config_dir: Path) -> dict[str, Any]:
-    """Everything a run records about where and how it started."""
-    import getpass
+def _resume_overrides(run: Any, overrides: list[ConfigOverride], config_dir: Path) -> list[ConfigOverride]:
+    """The overrides a resumed run composes with: those it recorded, then those of this command line (a key
+    given again replaces the recorded one). Without new overrides this recomposes the recorded config."""
+    from .overrides import parse_command_line
 
-    info: dict[str, Any] = {
-        "start_time": runs.now_iso(),
-        "start_timestamp": time.time(),
-        "hostname": socket.gethostname(),
-        "pid": os.getpid(),
-        "user": getpass.getuser(),
-        "python": {"executable": sys.executable, "version": sys.version.split()[0]},
-        "argv": list(sys.argv),
-        "overrides": [o.text for o in overrides],
-        "working_directory": os.getcwd(),
-        "config_dir": str(config_dir),
-        "mlxcore_version": __version__,
-    }
-    scheduler_name = os.environ.get("MLXCORE_SCHEDULER")
-    if scheduler_name:
-        variable = get_scheduler_class(scheduler_name).job_id_variable
-        info["scheduler"] = {"name": scheduler_name, "job_id": os.environ.get(variable) if variable else None}
-    return info
+    recorded = run.info.get("overrides") or []
+    if not isinstance(recorded, list) or not all(isinstance(text, str) for text in recorded):
+        return overrides
+    try:
+        previous = parse_command_line(recorded, config_dir).fixed
+    except ConfigError:
+        return overrides
+    given = {o.key for o in overrides}
+    return [*(o for o in previous if o.key not in given), *overrides]
 
 
 def run_point(
@@ -134,55 +118,61 @@ def run_point(
     prepared: PreparedCode | None = None,
     point_filter: PointFilter | None = None,
 ) -> RunOutcome:
-    """Compose, open a run directory, call the task, and record how it ended (or skip the point)."""
+    """Compose, start a run through the store (new, or resumed), call the task, and record how it ended (or
+    skip the point)."""
     cfg = composer.compose(overrides)
     resolved = resolve(cfg)
-    if seeding_function is not None and "seed" not in cfg:
-        raise ConfigError("a seeding_function was given but the config has no 'seed' key; add 'seed: 0' to config.yaml")
     identity = config_identity(resolved)
     run_it, forced_id = point_filter.decide(identity) if point_filter else (True, None)
     if not run_it:
         return RunOutcome(None, SKIPPED)
-    logger_settings = settings.logger if forced_id is None else dataclasses.replace(settings.logger, forced_log_id=forced_id)
-
-    logger = get_logger_class(settings.logger.name).open(logger_settings)
-    logger.write_metadata("config", resolved)
-    logger.write_metadata("mlx", settings.to_dict())
-    info = {"log_id": logger.log_id, "log_dir": str(logger.log_dir), **process_info(overrides, composer.config_dir),
-            "config_identity": identity}
+    log_id = forced_id if forced_id is not None else settings.logger.forced_log_id
+    runs = RunStore(settings.log_dir_root)
+    existing = runs.get(log_id) if log_id is not None else None
+    if existing is not None and forced_id is None:  # a resume: the run's recorded overrides apply again
+        overrides = _resume_overrides(existing, overrides, composer.config_dir)
+        cfg = composer.compose(overrides)
+        resolved = resolve(cfg)
+        identity = config_identity(resolved)
+    if seeding_function is not None and "seed" not in cfg:
+        raise ConfigError("a seeding_function was given but the config has no 'seed' key; add 'seed: 0' to config.yaml")
+    info = {**process_info([o.text for o in overrides], composer.config_dir), "config_identity": identity}
+    metadata: dict[str, Any] = {}
     if prepared is not None:
-        info["version"] = write_record(logger.log_dir, prepared)
-    logger.start(info)
-    ctx = Context(config=cfg, mlx=settings, info=logger.info, logger=logger, stop=stop)
-    status, fields, exit_code = runs.RUNNING, {}, 0
+        metadata.update(prepared.files)
+        info["version"] = dict(prepared.record)
+    session = start_run(runs, settings, info, resolved, metadata, log_id)
+    ctx = Context(config=cfg, mlx=settings, info=session.info, logger=session.logger, stop=stop)
+    status, fields, exit_code = store.RUNNING, {}, 0
     try:
-        with StreamTee(logger.log_dir) if settings.logger.log_streams_to_file else nullcontext():
+        with StreamTee(session.log_dir) if settings.logger.log_streams_to_file else nullcontext():
             if seeding_function is not None:
                 seeding_function(cfg.seed)
             task(ctx)
-        status = runs.PREEMPTED if ctx.should_stop else runs.COMPLETE
-        if status == runs.PREEMPTED:
+        status = store.PREEMPTED if ctx.should_stop else store.COMPLETE
+        if status == store.PREEMPTED:
             fields["stop_signal"] = stop.signal_name
-            exit_code = PREEMPTED_EXIT_CODE
+            exit_code = store.PREEMPTED_EXIT_CODE
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        cancelled = (logger.log_dir / "metadata" / CANCEL_MARKER).exists()
-        status = runs.CANCELLED if cancelled else runs.INTERRUPTED
+        status = store.CANCELLED if session.run.cancel_requested() else store.INTERRUPTED
         fields["signal"] = signal.Signals(signum).name
         exit_code = 128 + signum
         raise
     except SystemExit as exc:  # the task asked the process to end: record how, then honour it
         failed = exc.code not in (None, 0)
-        status, exit_code = (runs.FAILED, 1) if failed else (runs.COMPLETE, 0)
+        status, exit_code = (store.FAILED, 1) if failed else (store.COMPLETE, 0)
         if failed:
             fields["error"] = {"type": "SystemExit", "message": f"the task called sys.exit({exc.code!r})",
                                "traceback": traceback.format_exc()}
         raise
     except Exception as exc:
-        status, exit_code = runs.FAILED, 1
+        status, exit_code = store.FAILED, 1
         fields["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
-        log.error("run %s failed:\n%s", logger.log_id, traceback.format_exc().rstrip())
+        log.error("run %s failed:\n%s", session.log_id, traceback.format_exc().rstrip())
     finally:
         with signals_deferred():
-            logger.finish(status, **fields)
-    return RunOutcome(logger.log_id, status, exit_code)
+            recorded = session.finish(status, **fields)
+    if recorded == store.FAILED and exit_code == 0:  # its metric rows could not all be written
+        exit_code = 1
+    return RunOutcome(session.log_id, recorded, exit_code)

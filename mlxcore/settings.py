@@ -3,7 +3,9 @@
 Settings are plain dataclasses so that reading them costs no omegaconf import and every key has a documented
 default. An unknown key is an error listing the valid keys. The ``scheduler``, ``version_manager`` and
 ``reader`` sections hold a ``name`` plus options that belong to the chosen plugin; the plugin validates them
-(see :meth:`mlxcore.schedulers.base.Scheduler.from_settings`).
+(see :meth:`mlxcore.schedulers.base.Scheduler.from_settings`). Ranges and formats are checked by
+:mod:`mlxcore.settings_checks`: :func:`build_settings` runs the checks that need no plugin, and
+:func:`check_plugin_choices` those that depend on the installed plugins.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, UnknownChoiceError
+from .settings_checks import check_plugin_choices, check_settings  # noqa: F401 - check_plugin_choices re-exported
 
 
 @dataclass
@@ -67,6 +70,9 @@ class Settings:
     skip_completed: bool = False
     #: run only the points whose latest run failed or was interrupted, back into that run's directory
     rerun_failed: bool = False
+    #: let a resumed or rerun run take a config that differs from the one it recorded (the change is recorded in
+    #: its history); off, such a resume is refused, so a run's results are never relabelled silently
+    allow_config_change: bool = False
     #: signals that ask the task to checkpoint and stop (``ctx.should_stop``); the run ends PREEMPTED
     stop_signals: list[str] = field(default_factory=lambda: ["SIGUSR1", "SIGUSR2"])
 
@@ -103,8 +109,16 @@ def valid_keys(cls: type = Settings, prefix: str = "mlx") -> list[str]:
 
 
 def build_settings(data: dict[str, Any] | None) -> Settings:
-    """Check ``data`` (the content of mlx.yaml after overrides) and build :class:`Settings`."""
-    return _build(Settings, data or {}, "mlx")
+    """Check ``data`` (the content of mlx.yaml after overrides) and build :class:`Settings`.
+
+    Types, then ranges and formats (:func:`mlxcore.settings_checks.check_settings`) are checked; the names that
+    depend on the installed plugins are not (:func:`check_plugin_choices`).
+
+    :raises ConfigError: one line naming the setting, the bad value and what is valid.
+    """
+    settings = _build(Settings, data or {}, "mlx")
+    check_settings(settings)
+    return settings
 
 
 def _build(cls: type, data: Any, path: str) -> Any:

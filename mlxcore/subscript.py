@@ -30,6 +30,7 @@ from typing import Any
 import click
 
 from .errors import ConfigError, MlxcoreError
+from .overrides import hydra_quote
 
 PYTHON_WORD = re.compile(r"python[0-9.]*")
 #: framework overrides ``mlxcore sub`` sets itself for every job
@@ -139,15 +140,6 @@ def _directive(line: str, prefix: str) -> str | None:
     return None
 
 
-def hydra_quote(value: str) -> str:
-    """``value`` as a quoted override value the launch grammar reads back exactly (spaces, quotes, commas)."""
-    if re.fullmatch(r"[A-Za-z0-9_./-]+", value):
-        return value
-    # inside quotes only backslashes before a quote or at the end are escapes
-    body = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
-    return f"'{body}'"
-
-
 @dataclass
 class PlannedJob:
     sweep: SweepLine
@@ -189,7 +181,7 @@ def plan_jobs(script: BatchScript, logs: Path | None) -> list[PlannedJob]:
 def _configured_logs(target_dir: Path) -> Path:
     settings = target_dir / "configs" / "mlx.yaml"
     if settings.exists():
-        from .runs import read_yaml
+        from .store import read_yaml
 
         try:
             data = read_yaml(settings) or {}
@@ -204,13 +196,12 @@ def _configured_logs(target_dir: Path) -> Path:
 def submit_script(path: Path, *, scheduler_name: str | None = None, logs: Path | None = None,
                   options: dict[str, Any] | None = None, dry_run: bool = False, echo=print) -> list[str]:
     """Parse, expand and submit ``path``; returns the job ids (none for a dry run)."""
-    import shutil
-
-    from . import runs
-    from .plugins import get_logger_class, get_plugin_manager, get_scheduler_class
+    from . import store
+    from .plugins import get_plugin_manager, get_scheduler_class
     from .schedulers.base import JobSpec
     from .schedulers.submission import submit_jobs
-    from .settings import LoggerSettings
+    from .store import RunStore
+    from .store.batch import SubmissionBatch
 
     registry = get_plugin_manager().registry("schedulers")
     prefixes = {name: get_scheduler_class(name).directive_prefix for name in registry.names()}
@@ -230,34 +221,35 @@ def submit_script(path: Path, *, scheduler_name: str | None = None, logs: Path |
             echo(f"  job {index}: (logs {job.logs}) {shlex.join(job.command('<id>'))}")
         return []
     scheduler.check_available()
-    logger_cls = get_logger_class("files")
+    batches: dict[Path, SubmissionBatch] = {}
+    groups: dict[Path, list[JobSpec]] = {}
     specs: list[JobSpec] = []
     try:
         for job in planned:
-            logger = logger_cls.open(LoggerSettings(parent_log_dir=str(job.logs)))
-            command = job.command(logger.log_id)
-            logger.update_info(log_id=logger.log_id, log_dir=str(logger.log_dir), status=runs.SUBMITTED,
-                               overrides=job.overrides, submit_argv=list(sys.argv), submit_time=runs.now_iso(),
-                               batch_script=str(path.absolute()), batch_line=job.sweep.lineno, command=command)
-            specs.append(JobSpec(logger.log_id, logger.log_dir, command, Path.cwd(), name=f"mlxcore-{logger.log_id}"))
+            batch = batches.setdefault(job.logs, SubmissionBatch(RunStore(job.logs)))
+            info = {"overrides": job.overrides, "submit_argv": list(sys.argv), "submit_time": store.now_iso(),
+                    "batch_script": str(path.absolute()), "batch_line": job.sweep.lineno}
+            run = batch.add(info, {}, None)  # the config is recorded by the job when it starts
+            command = job.command(run.log_id)
+            run.update_info(command=command)
+            spec = JobSpec(run.log_id, run.root, command, Path.cwd(), name=f"mlxcore-{run.log_id}")
+            specs.append(spec)
+            groups.setdefault(job.logs, []).append(spec)
     except BaseException:
-        for spec in specs:
-            shutil.rmtree(spec.run_dir, ignore_errors=True)
+        for batch in batches.values():
+            batch.abandon()
         raise
-    groups: dict[Path, list[JobSpec]] = {}
-    for job, spec in zip(planned, specs):
-        groups.setdefault(job.logs, []).append(spec)
     job_ids: list[str] = []
     pending = list(groups.items())  # one submission per logs directory (usually a single one)
     try:
         while pending:
             parent, group = pending[0]
-            job_ids += submit_jobs(scheduler, group, parent, setup_lines=script.setup_lines)
+            job_ids += submit_jobs(scheduler, group, parent, setup_lines=script.setup_lines,
+                                   abandon=batches[parent].abandon)
             pending.pop(0)
-    except BaseException:  # submit_jobs cleaned the failed group; the later ones were never submitted
-        for _, group in pending[1:]:
-            for spec in group:
-                shutil.rmtree(spec.run_dir, ignore_errors=True)
+    except BaseException:  # submit_jobs undid the failed group; the later ones were never submitted
+        for parent, _ in pending[1:]:
+            batches[parent].abandon()
         raise
     first, last = specs[0].log_id, specs[-1].log_id
     echo(f"submitted {len(specs)} run(s) (log ids {first}{'' if first == last else f'-{last}'}) to {name}: "

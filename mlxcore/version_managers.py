@@ -2,7 +2,8 @@
 
 With ``mlx.use_version_manager=true`` the launcher calls :meth:`VersionManager.prepare` once per launch (so a
 sweep of 100 jobs prepares once), runs or submits the script found in the returned working directory, and
-calls :func:`write_record` for every run directory it creates.
+records :attr:`PreparedCode.record` (info key ``version``) and :attr:`PreparedCode.files` (metadata files) in
+every run it creates.
 
 "Once per launch" includes the processes the launch starts: when the launcher re-executes the prepared copy of
 the script it hands the :class:`PreparedCode` over (:func:`hand_off`, :func:`take_handed_off`), and submitted
@@ -75,15 +76,6 @@ class VersionManager(ABC):
         :param interactive: stdin is a terminal, so the manager may ask questions.
         :raises mlxcore.errors.VersionManagerError: when the launch must not go ahead.
         """
-
-
-def write_record(run_dir: Path, prepared: PreparedCode) -> dict[str, Any]:
-    """Write ``prepared.files`` into ``run_dir/metadata`` and return the info to record under ``version``."""
-    from .runs import write_atomic
-
-    for name, text in prepared.files.items():
-        write_atomic(run_dir / "metadata" / name, text.encode("utf-8", "surrogateescape"))
-    return dict(prepared.record)
 
 
 def hand_off(prepared: PreparedCode) -> None:

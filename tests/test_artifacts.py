@@ -7,15 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from mlxcore import hookimpl
+from mlxcore import hookimpl, open_run
 from mlxcore.errors import ArtifactError, CheckpointNotFoundError, ConfigError, UnknownChoiceError
 from mlxcore.loggers.files import FileLogger
 from mlxcore.serializers import Serializer
 from mlxcore.settings import LoggerSettings
+from mlxcore.store import RunStore
 
 
 def _logger(tmp_path: Path, forced: int | None = None) -> FileLogger:
-    return FileLogger.open(LoggerSettings(parent_log_dir=str(tmp_path), forced_log_id=forced))
+    """A new run's logger; with ``forced``, a second view of run ``forced`` (what another process reading it sees)."""
+    if forced is not None:
+        return FileLogger.attach(RunStore(tmp_path).open(forced), LoggerSettings())
+    return open_run(tmp_path).logger
 
 
 @pytest.mark.parametrize("fmt, obj", [
@@ -113,7 +117,7 @@ def test_register_artifact_type_stores_no_code(tmp_path):
     logger.register_artifact_type("text", lambda obj, path: Path(path).write_text(obj), lambda path: Path(path).read_text())
     logger.log_artifacts("hello", "greeting", "text")
     assert logger.load_artifacts("greeting") == "hello"
-    stored = list((tmp_path / "1").rglob("*"))
+    stored = list((tmp_path / "1" / "artifacts").rglob("*"))
     assert [p.name for p in stored if p.is_file()] == ["greeting"]
 
 

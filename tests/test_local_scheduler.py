@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlxcore import runs
+from mlxcore import store
 from mlxcore.schedulers.submission import read_scheduler_record
 from mlxcore.testing import SchedulerContract
 
@@ -22,20 +22,20 @@ class TestLocalSchedulerContract(SchedulerContract):
     def test_workers_bound_concurrency_and_the_queue_is_cancellable(self, project, submit, scheduler, job_timeout):
         submit("mode=sleep", "x=1,2,3")  # 2 workers: the third job waits
         run_dirs = self.run_dirs(project)
-        assert self.wait_for(run_dirs[:2], scheduler, {runs.RUNNING}, job_timeout) == [runs.RUNNING] * 2
-        assert self.state(run_dirs[2], scheduler) == runs.PENDING
+        assert self.wait_for(run_dirs[:2], scheduler, {store.RUNNING}, job_timeout) == [store.RUNNING] * 2
+        assert self.state(run_dirs[2], scheduler) == store.PENDING
         ids = [str(read_scheduler_record(d)["job_id"]) for d in run_dirs]
         assert len({i.split(".")[0] for i in ids}) == 1  # one array, one supervisor
         from mlxcore.schedulers.submission import cancel_runs
 
         cancel_runs(scheduler, run_dirs)
-        assert self.wait_for(run_dirs, scheduler, {runs.CANCELLED}, job_timeout) == [runs.CANCELLED] * 3
+        assert self.wait_for(run_dirs, scheduler, {store.CANCELLED}, job_timeout) == [store.CANCELLED] * 3
 
     def test_one_job_per_point_when_arrays_are_off(self, project, submit, scheduler, job_timeout):
         submit("x=1,2", "+mlx.scheduler.array=false")
         run_dirs = self.run_dirs(project)
         assert all((d / "script.sh").exists() for d in run_dirs)
-        assert self.wait_for(run_dirs, scheduler, {runs.COMPLETE}, job_timeout) == [runs.COMPLETE] * 2
+        assert self.wait_for(run_dirs, scheduler, {store.COMPLETE}, job_timeout) == [store.COMPLETE] * 2
 
 
 def test_a_failed_submission_leaves_no_submitted_run(project):

@@ -10,7 +10,7 @@ import math
 import pytest
 
 from mlxcore.loggers import summaries
-from mlxcore.loggers.files import FileLogger
+from mlxcore import open_run
 from mlxcore.reader.engine import DuckDBReader
 from mlxcore.reader.synthetic import backdate, write_run
 from mlxcore.settings import LoggerSettings
@@ -83,16 +83,13 @@ def test_a_stream_that_cannot_be_summarised_exactly_gets_no_entry_and_is_parsed(
 
 
 def test_a_resumed_run_continues_its_summaries(tmp_path):
-    settings = LoggerSettings(parent_log_dir=str(tmp_path), forced_log_id=1)
-    first = FileLogger.open(settings)
-    first.start({})
+    first = open_run(tmp_path, log_id=1)
     for step in range(3):
-        first.log_metrics({"step": step, "loss": 1.0 / (step + 1)}, log_name="train")
-    first.log_metrics({"acc": 0.5}, log_name="test")
+        first.logger.log_metrics({"step": step, "loss": 1.0 / (step + 1)}, log_name="train")
+    first.logger.log_metrics({"acc": 0.5}, log_name="test")
     first.finish("INTERRUPTED")
-    again = FileLogger.open(settings)
-    again.start({})
-    again.log_metrics({"step": 3, "loss": 0.1}, log_name="train")
+    again = open_run(tmp_path, log_id=1)
+    again.logger.log_metrics({"step": 3, "loss": 0.1}, log_name="train")
     again.finish("COMPLETE")
     stored = _stored(tmp_path / "1")
     assert stored["train"]["keys"]["step"] == ["BIGINT", 4, 3, 0, 3, 6]
@@ -102,11 +99,9 @@ def test_a_resumed_run_continues_its_summaries(tmp_path):
 
 
 def test_a_stream_appended_by_another_hand_is_not_summarised_again_and_the_reader_parses_it(tmp_path):
-    settings = LoggerSettings(parent_log_dir=str(tmp_path), forced_log_id=1)
-    logger = FileLogger.open(settings)
-    logger.start({})
-    logger.log_metrics({"loss": 1.0}, log_name="train")
-    logger.finish("COMPLETE")
+    run = open_run(tmp_path, log_id=1)
+    run.logger.log_metrics({"loss": 1.0}, log_name="train")
+    run.finish("COMPLETE")
     train = tmp_path / "1" / "metrics" / "train.json"
     with train.open("a") as handle:
         handle.write('{"loss": 0.25}\n')
@@ -114,9 +109,8 @@ def test_a_stream_appended_by_another_hand_is_not_summarised_again_and_the_reade
     assert reader.catalog.shape["pending"] == {}  # the summary no longer describes the file
     assert reader.filter(columns=["train.loss.last", "train.loss.count"], result_format="records") == \
         [{"train.loss.last": 0.25, "train.loss.count": 2}]
-    resumed = FileLogger.open(settings)
-    resumed.start({})
-    resumed.log_metrics({"loss": 0.125}, log_name="train")
+    resumed = open_run(tmp_path, log_id=1)
+    resumed.logger.log_metrics({"loss": 0.125}, log_name="train")
     resumed.finish("COMPLETE")
     assert "train" not in _stored(tmp_path / "1")  # it could only be partial
 
@@ -165,9 +159,8 @@ def test_stream_rows_are_loaded_when_a_query_first_reads_them(tmp_path):
     other = DuckDBReader(logs)
     assert other.last_refresh.changed == [] and other.catalog.shape["pending"] == {}
     # a run read again (resumed) is left for later again, alone
-    resumed = FileLogger.open(LoggerSettings(parent_log_dir=str(logs), forced_log_id=4))
-    resumed.start({})
-    resumed.log_metrics({"step": 5, "loss": 9.0}, log_name="train")
+    resumed = open_run(logs, log_id=4)
+    resumed.logger.log_metrics({"step": 5, "loss": 9.0}, log_name="train")
     resumed.finish("COMPLETE")
     other.refresh()
     assert other.last_refresh.changed == [4] and other.catalog.shape["pending"] == {"test": 1, "train": 1}
@@ -178,16 +171,14 @@ def test_stream_rows_are_loaded_when_a_query_first_reads_them(tmp_path):
 
 
 def test_the_reader_parses_a_run_killed_before_it_closed_its_streams(tmp_path):
-    settings = LoggerSettings(parent_log_dir=str(tmp_path), forced_log_id=1)
-    logger = FileLogger.open(settings)
-    logger.start({})
-    logger.log_metrics({"loss": 1.0}, log_name="train")
-    logger.flush()  # what the background thread does; then the process dies (no finish)
+    run = open_run(tmp_path, log_id=1)
+    run.logger.log_metrics({"loss": 1.0}, log_name="train")
+    run.logger.flush()  # what the background thread does; then the process dies (no finish)
     assert not (tmp_path / "1" / "metrics" / summaries.SUMMARIES_NAME).exists()
     reader = DuckDBReader(tmp_path)
     assert reader.catalog.shape["pending"] == {}
     assert reader.filter(columns=["train.loss.last"], result_format="records") == [{"train.loss.last": 1.0}]
-    logger.close_streams()
+    run.finish()
 
 
 def test_rows_left_for_later_by_another_process_are_loaded_too(tmp_path):

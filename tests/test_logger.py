@@ -16,14 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from mlxcore import runs
-from mlxcore.loggers.files import FileLogger
+from mlxcore import store
+from mlxcore.session import RunSession, open_run
 from mlxcore.settings import LoggerSettings
+
+
+def _new_run(parent: Path, log_id: int | None = None) -> int:
+    """Create a SUBMITTED run through the store; its id."""
+    run, _ = store.RunStore(parent).create(store.SUBMITTED, {}, log_id=log_id)
+    return run.log_id
 
 
 def _allocate(parent: str, barrier, queue) -> None:
     barrier.wait()
-    queue.put(runs.allocate_run_dir(Path(parent))[0])
+    queue.put(_new_run(Path(parent)))
 
 
 def test_64_processes_starting_together_get_64_distinct_ids(tmp_path):
@@ -41,17 +47,17 @@ def test_64_processes_starting_together_get_64_distinct_ids(tmp_path):
 
 def test_ids_are_never_reused_after_deletion(tmp_path):
     for _ in range(3):
-        runs.allocate_run_dir(tmp_path)
+        _new_run(tmp_path)
     shutil.rmtree(tmp_path / "3")
     shutil.rmtree(tmp_path / "2")
-    assert runs.allocate_run_dir(tmp_path)[0] == 4
+    assert _new_run(tmp_path) == 4
 
 
 def test_counter_starts_after_existing_runs_and_skips_forced_ids(tmp_path):
     (tmp_path / "7").mkdir()  # a directory made by another tool
-    assert runs.allocate_run_dir(tmp_path)[0] == 8
-    runs.forced_run_dir(tmp_path, 12)
-    assert runs.allocate_run_dir(tmp_path)[0] == 13
+    assert _new_run(tmp_path) == 8
+    assert _new_run(tmp_path, 12) == 12
+    assert _new_run(tmp_path) == 13
 
 
 def _wait_ready(proc: subprocess.Popen) -> None:
@@ -79,7 +85,7 @@ def test_a_killed_run_is_seen_as_dead(project):
     proc.wait(timeout=10)
     info = project.info(1)
     assert info["status"] == "RUNNING"
-    assert runs.effective_status(info, project.logs / "1") == runs.DEAD
+    assert store.effective_status(info, project.logs / "1") == store.DEAD
 
 
 def test_a_run_that_wrote_its_final_status_after_we_read_it_is_not_dead(tmp_path):
@@ -88,21 +94,21 @@ def test_a_run_that_wrote_its_final_status_after_we_read_it_is_not_dead(tmp_path
     proc.wait(timeout=30)
     info = {"status": "RUNNING", "hostname": socket.gethostname(), "pid": proc.pid, "heartbeat_interval": 10}
     (tmp_path / "metadata").mkdir()
-    runs.write_yaml(tmp_path / "metadata" / "info.yaml", {**info, "status": runs.PREEMPTED})
-    assert runs.effective_status(info, tmp_path) == runs.PREEMPTED
-    runs.write_yaml(tmp_path / "metadata" / "info.yaml", info)
-    assert runs.effective_status(info, tmp_path) == runs.DEAD
+    store.write_yaml(tmp_path / "metadata" / "info.yaml", {**info, "status": store.PREEMPTED})
+    assert store.effective_status(info, tmp_path) == store.PREEMPTED
+    store.write_yaml(tmp_path / "metadata" / "info.yaml", info)
+    assert store.effective_status(info, tmp_path) == store.DEAD
 
 
 def test_a_stale_heartbeat_from_another_host_is_dead(tmp_path):
     info = {"status": "RUNNING", "hostname": "elsewhere", "pid": 1, "heartbeat_interval": 10}
     (tmp_path / "metadata").mkdir()
-    beat = tmp_path / "metadata" / runs.HEARTBEAT
+    beat = tmp_path / "metadata" / store.HEARTBEAT
     beat.touch()
-    assert runs.effective_status(info, tmp_path) == runs.RUNNING
+    assert store.effective_status(info, tmp_path) == store.RUNNING
     old = time.time() - 120
     os.utime(beat, (old, old))
-    assert runs.effective_status(info, tmp_path) == runs.DEAD
+    assert store.effective_status(info, tmp_path) == store.DEAD
 
 
 def test_stop_signal_lets_the_task_checkpoint_and_marks_preempted(project):
@@ -124,10 +130,21 @@ def test_importing_installs_no_signal_handler_and_no_exit_hook():
     assert out.split() == ["True", "True", "True"]
 
 
-def _logger(tmp_path: Path, **kw) -> FileLogger:
-    logger = FileLogger.open(LoggerSettings(parent_log_dir=str(tmp_path), **kw))
-    logger.start({"log_id": logger.log_id})
-    return logger
+class _Logged:
+    """A run opened outside a launch (``mlxcore.open_run``): its logger's methods, and ``finish``."""
+
+    def __init__(self, run: RunSession) -> None:
+        self.run = run
+
+    def __getattr__(self, name: str):
+        return getattr(self.run.logger, name)
+
+    def finish(self, status: str) -> str:
+        return self.run.finish(status)
+
+
+def _logger(tmp_path: Path, **kw) -> _Logged:
+    return _Logged(open_run(tmp_path, mlx={"logger": kw}))
 
 
 def test_numpy_values_nan_and_inf_are_written_and_readable_by_duckdb(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlxcore import QueryError, runs
+from mlxcore import QueryError, store
 from mlxcore.reader.engine import DuckDBReader
 from mlxcore.reader.filters import parse_filter
 from mlxcore.reader.synthetic import write_run
@@ -21,9 +21,9 @@ def reader(tmp_path_factory) -> DuckDBReader:
               loss(0.05))
     write_run(logs, {"seed": 2, "optimizer": {"lr": 0.01, "name": "sgd"}, "model": {"depth": 8}, "flag": False},
               loss(0.2))
-    write_run(logs, {"seed": 1, "optimizer": {"lr": 0.1, "name": "sgd"}}, loss(0.5), status=runs.FAILED)
+    write_run(logs, {"seed": 1, "optimizer": {"lr": 0.1, "name": "sgd"}}, loss(0.5), status=store.FAILED)
     write_run(logs, {"seed": 3, "optimizer": {"lr": 1e-2, "name": "it's"}, "model": {"depth": 4}, "flag": None},
-              status=runs.SUBMITTED)
+              status=store.SUBMITTED)
     return DuckDBReader(logs)
 
 

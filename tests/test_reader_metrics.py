@@ -11,8 +11,8 @@ import statistics
 import duckdb
 import pytest
 
-from mlxcore import runs
-from mlxcore.loggers.files import FileLogger
+from mlxcore import store
+from mlxcore import open_run
 from mlxcore.reader.engine import DuckDBReader
 from mlxcore.reader.metrics import create_schema, ingest_stream, read_batches
 from mlxcore.reader.synthetic import backdate, write_run
@@ -108,10 +108,8 @@ def test_a_file_that_cannot_be_read_is_skipped_and_the_rest_of_its_batch_loads(t
 
 def test_the_rows_of_a_running_run_are_reloaded_as_they_grow(tmp_path):
     write_run(tmp_path, {"seed": 0}, {"train": [{"loss": 1.0}]})
-    logger = FileLogger.open(LoggerSettings(parent_log_dir=str(tmp_path)))
-    logger.write_metadata("config", {"seed": 1})
-    logger.start({"log_id": logger.log_id, "log_dir": str(logger.log_dir), "hostname": socket.gethostname(),
-                  "pid": os.getpid()})
+    run = open_run(tmp_path, config={"seed": 1})
+    logger = run.logger
     try:
         logger.log_metrics({"loss": 0.5}, log_name="train")
         logger.flush()
@@ -126,7 +124,7 @@ def test_the_rows_of_a_running_run_are_reloaded_as_they_grow(tmp_path):
         assert reader.filter("log_id == 2", columns=["train.loss.count", "train.loss.last"]).values.tolist() == \
             [[2, 0.25]]
     finally:
-        logger.finish(runs.COMPLETE)
+        run.finish(store.COMPLETE)
     backdate(tmp_path)
     reader.refresh()
     assert reader.last_refresh.changed == [2]

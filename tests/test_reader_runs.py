@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import mlxcore
-from mlxcore import runs
+from mlxcore import store
 from mlxcore.reader.engine import DuckDBReader
 from mlxcore.reader.synthetic import backdate, write_run
 
@@ -76,7 +76,8 @@ def test_reopening_rereads_only_the_runs_that_changed_or_appeared(task):
     assert DuckDBReader(task.logs).last_refresh.changed == []
 
     task.run("lr=0.9", "seed=3")                                     # a new run: 5
-    task.run("lr=0.1", "seed=1", "epochs=6", "+mlx.logger.forced_log_id=1")  # run 1 resumed: metadata and rows
+    task.run("lr=0.1", "seed=1", "epochs=6", "+mlx.logger.forced_log_id=1",  # run 1 resumed: metadata and rows
+             "+mlx.allow_config_change=true")
     shutil.rmtree(task.logs / "2")                                    # run 2 deleted
     again = DuckDBReader(task.logs)
     stats = again.last_refresh
@@ -92,7 +93,7 @@ def test_interrupted_killed_and_submitted_runs_have_their_status(task):
     interrupted.send_signal(signal.SIGINT)
     interrupted.wait(timeout=30)
     killed = task.start("seed=2")
-    submitted = write_run(task.logs, {"seed": 3, "lr": 0.2}, status=runs.SUBMITTED)
+    submitted = write_run(task.logs, {"seed": 3, "lr": 0.2}, status=store.SUBMITTED)
     backdate(task.logs)
     reader = DuckDBReader(task.logs)
     status = {r["log_id"]: r["status"] for r in reader.filter(columns=["log_id", "status"], result_format="records")}
@@ -135,7 +136,7 @@ def test_a_torn_line_left_by_a_crash_is_skipped_and_the_resumed_rows_are_kept(ta
     train = task.logs / "1" / "metrics" / "train.json"
     data = train.read_bytes()
     train.write_bytes(data[:-10])  # the process died in the middle of writing its last line
-    task.run("epochs=5", "+mlx.logger.forced_log_id=1")  # the resumed run appends after the torn line
+    task.run("epochs=5", "+mlx.logger.forced_log_id=1", "+mlx.allow_config_change=true")  # appends after the torn line
     with caplog.at_level("WARNING", logger="mlxcore.reader"):
         reader = DuckDBReader(task.logs)
     assert reader.last_refresh.skipped_lines == {(1, "train"): 1}
@@ -191,7 +192,7 @@ def test_a_read_only_logs_directory_gets_its_catalog_in_the_user_cache(task, tmp
     out = json.loads(result.stdout)
     assert out["writable"] is False and out["ids"] == [2]
     assert Path(out["catalog"]).is_relative_to(cache / "mlxcore" / "catalogs") and Path(out["catalog"]).exists()
-    assert not (task.logs / runs.STATE_DIR / "catalog.duckdb").exists()
+    assert not (task.logs / store.STATE_DIR / "catalog.duckdb").exists()
     assert _tree_digest(task.logs) == digest
 
 

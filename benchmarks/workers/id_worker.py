@@ -20,9 +20,9 @@ def load(impl):
     if impl == "mlxcore":
         from pathlib import Path
 
-        from mlxcore.runs import allocate_run_dir
+        from mlxcore.store import SUBMITTED, RunStore
 
-        return lambda parent: allocate_run_dir(Path(parent))[0]
+        return lambda parent: RunStore(Path(parent)).create(SUBMITTED, {})[0].log_id
     if impl == "mlxp":
         # MLXP's own allocator (mlxp/logger.py: _make_log_dir), imported without running mlxp/__init__.py,
         # which would load pandas in each of the processes; the allocation code is unchanged.

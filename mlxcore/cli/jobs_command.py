@@ -14,36 +14,17 @@ criteria select the runs that meet all of them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
 
-from .. import runs
-from ..errors import ConfigError, MlxcoreError, RunError, SchedulerError
+from .. import store
+from ..errors import ConfigError, SchedulerError
+from ..schedulers.observe import RunState, observe
 
 log = logging.getLogger(__name__)
 
-ACTIVE = frozenset({runs.SUBMITTED, runs.PENDING, runs.RUNNING})
-
-
-@dataclass
-class RunState:
-    """One run as ``mlxcore status`` shows it."""
-
-    log_id: int
-    run_dir: Path
-    status: str
-    scheduler: str | None = None
-    job_id: str | None = None
-    exit_code: int | None = None
-    detail: str | None = None
-    info: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def row(self) -> dict[str, Any]:
-        return {"log_id": self.log_id, "status": self.status, "scheduler": self.scheduler, "job_id": self.job_id,
-                "exit_code": self.exit_code, "detail": self.detail, "run_dir": str(self.run_dir)}
+ACTIVE = store.ACTIVE_STATUSES
 
 
 def parse_ids(tokens: tuple[str, ...]) -> set[int] | None:
@@ -87,79 +68,9 @@ def selected_ids(logs: Path, ids: tuple[str, ...], filter_text: str | None) -> s
     return chosen
 
 
-def _read_metadata(run_dir: Path, name: str) -> tuple[dict | None, dict | None]:
-    """``(info, scheduler record)`` of a run (``None`` when missing), through the run's JSON copy of its
-    metadata when it matches (:mod:`mlxcore.metadata_cache`): ``mlxcore status --watch`` reads every run again
-    every few seconds."""
-    from .. import metadata_cache
-
-    metadata = run_dir / "metadata"
-    copies = metadata_cache.load(metadata)
-    out = []
-    for part in ("info.yaml", name):
-        try:
-            out.append(metadata_cache.read(metadata, part, copies))
-        except FileNotFoundError:
-            out.append(None)
-    return out[0], out[1]
-
-
 def collect(logs: Path, ids: set[int] | None = None) -> list[RunState]:
     """The runs of ``logs`` (restricted to ``ids``), each reconciled with its scheduler's live answer."""
-    from ..plugins import get_scheduler_class
-    from ..schedulers.submission import SCHEDULER_FILE, current_job_id, reconcile
-
-    if not logs.is_dir():
-        raise RunError(f"no logs directory {logs}")
-    found = sorted((int(p.name), p) for p in logs.iterdir() if p.name.isdigit() and p.is_dir())
-    if ids is not None:
-        missing = ids - {log_id for log_id, _ in found}
-        if missing:
-            log.warning("no run %s in %s", ", ".join(map(str, sorted(missing))), logs)
-        found = [(log_id, p) for log_id, p in found if log_id in ids]
-    loaded: list[tuple[int, Path, dict, dict | None]] = []
-    for log_id, run_dir in found:
-        try:
-            info, record = _read_metadata(run_dir, SCHEDULER_FILE)
-            info = info or {}
-        except Exception as exc:  # a half-written or foreign file: show the run, do not stop
-            info, record = {"status": "UNREADABLE", "error": {"message": str(exc)}}, None
-        loaded.append((log_id, run_dir, info, record))
-
-    by_scheduler: dict[str, list[str]] = {}
-    job_of: dict[Path, str] = {}  # read once: a job may add its id to metadata/job_ids meanwhile
-    for _, run_dir, _, record in loaded:
-        if record and record.get("name") and record.get("job_id") is not None:
-            job_of[run_dir] = current_job_id(run_dir, record)
-            by_scheduler.setdefault(str(record["name"]), []).append(job_of[run_dir])
-    live: dict[str, dict[str, Any]] = {}
-    for name, job_ids in by_scheduler.items():
-        try:
-            scheduler = get_scheduler_class(name)()
-            live[name] = scheduler.status(job_ids)  # ONE batched call per scheduler
-        except MlxcoreError as exc:
-            log.warning("cannot ask scheduler %r about %d job(s): %s; showing the runs' own status", name,
-                        len(job_ids), exc)
-            live[name] = {}
-
-    out = []
-    for log_id, run_dir, info, record in loaded:
-        name = str(record["name"]) if record and record.get("name") else None
-        job_id = job_of.get(run_dir) or (str(record["job_id"]) if record and record.get("job_id") is not None else None)
-        answer = live.get(name or "", {}).get(job_id or "")
-        status = reconcile(info, run_dir, answer)
-        # the job's exit code once the scheduler says it ended (a task that wrote FAILED may still be exiting)
-        ended = answer is not None and answer.state in runs.FINAL_STATUSES
-        exit_code = answer.exit_code if ended and status in (runs.FAILED, runs.TIMEOUT, runs.CANCELLED) else None
-        detail = None
-        if isinstance(info.get("error"), dict) and status == runs.FAILED:
-            detail = f"{info['error'].get('type', 'error')}: {info['error'].get('message', '')}".strip()
-        elif answer is not None and answer.reason:
-            detail = answer.reason
-        if name and answer is None and job_id and status in ACTIVE:
-            detail = f"unknown to {name}"
-        out.append(RunState(log_id, run_dir, status, name, job_id, exit_code, detail, info))
-    return out
+    return observe(logs, ids)
 
 
 def select(states: list[RunState], statuses: tuple[str, ...]) -> list[RunState]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from .. import runs
+from .. import store
 from ..errors import MlxcoreError
 from .jobs_command import ACTIVE, RunState, collect, selected_ids, select
 
@@ -46,7 +46,7 @@ def duration(info: dict[str, Any], status: str, now: float) -> float | None:
     if isinstance(info.get("duration_s"), (int, float)) and status not in ACTIVE:
         return float(info["duration_s"])
     start = info.get("start_timestamp")
-    if status == runs.RUNNING and isinstance(start, (int, float)):
+    if status == store.RUNNING and isinstance(start, (int, float)):
         return now - start
     return None
 

@@ -1,17 +1,21 @@
-"""The run-logger interface: what ``ctx.logger`` offers a task, and what the launcher needs from a logger.
+"""The run-logger interface: what ``ctx.logger`` offers a task.
 
-A logger plugin subclasses :class:`RunLogger` (most will subclass the builtin
-:class:`~mlxcore.loggers.files.FileLogger` and add, say, a remote mirror in :meth:`log_metrics`) and registers
-it with the ``register_loggers`` hook; users select it with ``mlx.logger.name``.
+The run store (:mod:`mlxcore.store`) creates the run, holds its writer lease and records its status; a logger
+is attached to that run and writes what the task logs inside it. A logger plugin subclasses :class:`RunLogger`
+(or the builtin :class:`~mlxcore.loggers.files.FileLogger`) and registers it with the ``register_loggers`` hook;
+users select it with ``mlx.logger.name``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..settings import LoggerSettings
+
+if TYPE_CHECKING:
+    from ..store import Run
 
 #: ``load_checkpoint(name)`` raises when no checkpoint exists, unless a default is given
 MISSING: Any = object()
@@ -20,39 +24,40 @@ MISSING: Any = object()
 class RunLogger(ABC):
     name: ClassVar[str]
 
-    log_id: int
-    log_dir: Path
+    def __init__(self, run: Run, settings: LoggerSettings) -> None:
+        self.run = run
+        self.settings = settings
 
     @classmethod
-    @abstractmethod
-    def open(cls, settings: LoggerSettings) -> RunLogger:
-        """Create (or, with ``forced_log_id``, reopen) a run directory."""
+    def attach(cls, run: Run, settings: LoggerSettings) -> RunLogger:
+        """The logger of ``run``, which the store created or resumed and this process writes."""
+        return cls(run, settings)
+
+    @property
+    def log_id(self) -> int:
+        return self.run.log_id
+
+    @property
+    def log_dir(self) -> Path:
+        return self.run.root
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The run's info record as last written."""
+        return self.run.info
 
     # -- lifecycle, called by the launcher ----------------------------------------------------------------
-    @property
-    @abstractmethod
-    def info(self) -> dict[str, Any]:
-        """The run's ``info`` record as last written."""
-
-    @abstractmethod
-    def update_info(self, **fields: Any) -> None:
-        """Merge ``fields`` into the info record and persist it atomically."""
-
-    @abstractmethod
-    def write_metadata(self, name: str, data: Any) -> None:
-        """Write ``metadata/<name>.yaml`` (``config``, ``mlx``) atomically."""
-
-    @abstractmethod
-    def start(self, info: dict[str, Any]) -> None:
-        """Mark the run RUNNING with ``info`` and start periodic flushing and the heartbeat."""
-
-    @abstractmethod
-    def finish(self, status: str, **fields: Any) -> None:
-        """Flush everything, stop background work, record the final ``status`` and end time."""
+    def start(self) -> None:
+        """Called once the run is RUNNING: start periodic work (flushing)."""
 
     @abstractmethod
     def flush(self) -> None:
         """Write every buffered metric row now."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Write everything and stop background work; raise :class:`~mlxcore.loggers.metrics.MetricsWriteError`
+        when rows could not be written (the run then ends FAILED)."""
 
     # -- what a task calls ----------------------------------------------------------------------------------
     @abstractmethod

@@ -1,10 +1,15 @@
-"""Buffered JSON-lines metric files that never hold half a line.
+"""Buffered JSON-lines metric files that never hold half a line and never lose a row silently.
 
-``log_metrics`` serialises the whole row first (an unserialisable value raises before anything is buffered),
-appends the line to an in-memory list, and the list is written with one ``os.write`` of complete lines: when
-it grows past :data:`FLUSH_BYTES`, when the logger's background thread ticks (every ``flush_interval``), and at
-the end of the run (normal exit, exception, signal). A killed process loses at most the last unflushed second,
-never the integrity of the file.
+``log_metrics`` checks and serialises the whole row first (a row the reader could not take raises before
+anything is buffered or created), appends the line to an in-memory list, and the list is written with
+``os.write`` of complete lines: when it grows past :data:`FLUSH_BYTES`, when the logger's background thread
+ticks (every ``flush_interval``), and at the end of the run (normal exit, exception, signal).
+
+A write that fails (a full disk, a quota, an I/O error) keeps every row that is not on disk in the buffer, to
+be written at the next flush; a write cut short mid-line is cut back to the last whole line first, so the
+file never holds half a line. Rows still unwritten when the stream closes raise :class:`MetricsWriteError`
+(the run then ends FAILED) and the stream gets no summary, so the summaries describe exactly the rows on disk.
+A killed process loses at most the rows of its last unflushed second, never the integrity of the file.
 """
 
 from __future__ import annotations
@@ -16,22 +21,36 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, MlxcoreError
 from ..serializers import to_builtin
 from . import summaries
 
 FLUSH_BYTES = 1 << 16
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+#: a file name's longest form in bytes on common file systems (ext4, xfs, NFS)
+NAME_MAX = 255
 
-_encode = json.JSONEncoder(default=to_builtin, allow_nan=True).encode
+_encode = json.JSONEncoder(default=to_builtin, allow_nan=True, ensure_ascii=False).encode
 
 
-def check_name(name: str, what: str) -> str:
-    """Metric stream, artifact and checkpoint names become file names: no separators, no leading dot."""
+class MetricsWriteError(MlxcoreError, OSError):
+    """Metric rows could not be written to disk."""
+
+
+class BadRowError(MlxcoreError, ValueError):
+    """A metric row the reader could not take (empty, an empty key, text that is not valid Unicode)."""
+
+
+def check_name(name: str, what: str, suffix: str = "") -> str:
+    """Metric stream, artifact and checkpoint names become file names: no separators, no leading dot, short
+    enough for the file system once ``suffix`` (``.json``, ``.pickle``) is added."""
     if not isinstance(name, str) or not _SAFE_NAME.match(name) or name.endswith(".tmp"):
         raise ConfigError(
             f"invalid {what} {name!r}: use letters, digits, '_', '-' and '.', not starting with '.' or '-'"
         )
+    longest = NAME_MAX - len(suffix) - len(".12345678.tmp") - 1  # room for an atomic write's temporary name
+    if len(name) > longest:
+        raise ConfigError(f"invalid {what} {name[:40]!r}... ({len(name)} characters): at most {longest}")
     return name
 
 
@@ -39,21 +58,47 @@ def encode_row(row: Any) -> str:
     """One JSON line for ``row``.
 
     :raises TypeError: ``row`` is not a mapping, or a value cannot be serialised (the message names the key).
+    :raises BadRowError: the row is empty, has an empty key, or holds text that is not valid Unicode.
     """
     if not isinstance(row, dict):
         raise TypeError(f"log_metrics expects a dict of metric values, got {type(row).__name__}")
+    if not row:
+        raise BadRowError("log_metrics: the row is empty; log at least one key")
     try:
-        return _encode(row) + "\n"
+        line = _encode(row) + "\n"
     except (TypeError, ValueError, OverflowError):
-        pass
+        _find_bad_value(row)
+        raise TypeError("log_metrics: the row cannot be written as JSON") from None  # pragma: no cover
+    if "" in row:
+        raise BadRowError("log_metrics: a key is the empty string; name every metric")
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRowError(f"log_metrics: {_bad_text(row)} is not valid Unicode (a lone surrogate?)") from None
+    return line
+
+
+def _find_bad_value(row: dict[Any, Any]) -> None:
     for key, value in row.items():  # slow path: find which key is at fault
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise TypeError(f"log_metrics: key {key!r} is a {type(key).__name__}; keys must be strings")
         try:
             _encode(value)
         except (TypeError, ValueError, OverflowError) as exc:
             raise TypeError(f"log_metrics: value of key {key!r} cannot be written as JSON: {exc}") from None
-        if not isinstance(key, (str, int, float, bool)) and key is not None:
-            raise TypeError(f"log_metrics: key {key!r} is a {type(key).__name__}; keys must be strings")
-    raise TypeError("log_metrics: the row cannot be written as JSON")  # pragma: no cover
+
+
+def _bad_text(row: dict[Any, Any]) -> str:
+    for key, value in row.items():
+        try:
+            str(key).encode("utf-8")
+        except UnicodeEncodeError:
+            return f"a key ({key!r})"
+        try:
+            _encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            return f"the value of key {key!r}"
+    return "the row"  # pragma: no cover
 
 
 class MetricStream:
@@ -64,42 +109,77 @@ class MetricStream:
 
     def __init__(self, path: Path, stored: dict[str, Any] | None = None) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         size = os.fstat(self._fd).st_size
         self.summary = summaries.resume(path.stem, size, stored or {})
         self._lines: list[str] = []
         self._size = 0
         self._lock = threading.Lock()
+        #: the last write error, while rows wait in the buffer because of it
+        self.error: OSError | None = None
 
     def append(self, line: str) -> None:
         with self._lock:
             self._lines.append(line)
             self._size += len(line)
-            if self._size < FLUSH_BYTES:
-                return
-            lines, self._lines, self._size = self._lines, [], 0
-            self._write(lines)
+            if self._size >= FLUSH_BYTES and self.error is None:
+                self._write_buffer()
 
     def flush(self) -> None:
+        """Write the buffered rows. A failure keeps them buffered (and in :attr:`error`) and raises."""
         with self._lock:
-            if not self._lines:
-                return
-            lines, self._lines, self._size = self._lines, [], 0
-            self._write(lines)
+            if self._lines:
+                self._write_buffer()
+            if self.error is not None and self._lines:
+                raise self.error
 
-    def _write(self, lines: list[str]) -> None:
-        data = memoryview("".join(lines).encode())
-        while data:
-            written = os.write(self._fd, data)
-            data = data[written:]
+    @property
+    def pending(self) -> int:
+        """Rows not yet on disk."""
+        return len(self._lines)
+
+    def _write_buffer(self) -> None:
+        data = "".join(self._lines).encode("utf-8")
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as exc:
+            self.error = exc
+            self._keep_unwritten(data, written)
+            return
+        self.error = None
+        self._lines, self._size = [], 0
+
+    def _keep_unwritten(self, data: bytes, written: int) -> None:
+        """After a failed write of ``data`` of which ``written`` bytes reached the file: cut the file back to the
+        last whole line written and keep every line after it for the next flush."""
+        whole = data.rfind(b"\n", 0, written) + 1  # bytes of complete lines on disk
+        if whole < written:
+            try:
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - (written - whole))
+            except OSError:  # cannot cut back: the torn tail stays; the reader skips a torn line with a warning
+                pass
+        rest = data[whole:].decode("utf-8")
+        self._lines = [line + "\n" for line in rest.split("\n") if line]
+        self._size = len(rest)
 
     def close(self) -> dict[str, Any] | None:
-        """Flush and close; returns the stream's summaries entry (``None`` when it cannot be summarised)."""
-        self.flush()
+        """Flush and close; returns the stream's summaries entry (``None`` when it cannot be summarised).
+
+        :raises MetricsWriteError: rows are still not on disk (they are lost; the stream gets no summary).
+        """
         if self._fd < 0:
             return None
+        try:
+            self.flush()
+        except OSError:
+            pass
+        lost, error = len(self._lines), self.error
         size = os.fstat(self._fd).st_size
         os.close(self._fd)
         self._fd = -1
+        if lost:
+            raise MetricsWriteError(f"{lost} row(s) of metric stream {self.path.stem!r} could not be written to "
+                                    f"{self.path}: {error.strerror if error else 'unknown error'}")
         return self.summary.entry(size) if self.summary.valid else None
-

@@ -30,9 +30,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..store import layout
+from ..store.files import read_bytes, write_atomic
+
 log = logging.getLogger(__name__)
 
-SUMMARIES_NAME = ".summaries.json"
+SUMMARIES_NAME = layout.SUMMARIES
 FORMAT = 1
 BIGINT, DOUBLE, VARCHAR, BOOLEAN = "BIGINT", "DOUBLE", "VARCHAR", "BOOLEAN"
 TYPES = frozenset({BIGINT, DOUBLE, VARCHAR, BOOLEAN})
@@ -134,8 +137,6 @@ class StreamSummary:
 def load(metrics_dir: str | Path) -> dict[str, Any]:
     """``{stream: entry}`` of ``metrics_dir``'s summaries file; ``{}`` when missing, unreadable or of another
     format."""
-    from ..metadata_cache import read_bytes
-
     try:
         data = json.loads(read_bytes(f"{metrics_dir}/{SUMMARIES_NAME}"))
     except (OSError, ValueError):
@@ -174,8 +175,6 @@ def save(metrics_dir: Path, entries: dict[str, dict[str, Any] | None]) -> None:
     """Store the entries of the streams just closed (``None``: the stream cannot be summarised; its old entry is
     dropped), keeping those of streams this process did not write. A failure only costs reading speed: it is
     logged, not raised."""
-    from ..runs import write_atomic
-
     stored = load(metrics_dir)
     for stream, entry in entries.items():
         if entry is None:

@@ -17,18 +17,19 @@ def default_reader_name(path: Any = None) -> str:
     listing the directory), else the default setting."""
     import yaml
 
-    from .. import runs
+    from .. import store
     from ..settings import Settings
+    from ..store import layout
 
     if path is not None:
         root = Path(path).expanduser()
         try:
-            last = int((root / runs.STATE_DIR / "last_id").read_text())
+            last = int((layout.state_dir(root) / layout.ID_COUNTER).read_text())
         except (OSError, ValueError):
             last = 0
         for log_id in range(last, max(last - 5, 0), -1):  # the newest may still be being created
             try:
-                name = (runs.read_yaml(root / str(log_id) / "metadata" / "mlx.yaml") or {})["reader"]["name"]
+                name = (store.read_yaml(layout.RunPaths(root / str(log_id)).settings) or {})["reader"]["name"]
             except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
                 continue
             if isinstance(name, str):

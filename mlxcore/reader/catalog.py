@@ -13,7 +13,7 @@ Tables a query can read (see :mod:`mlxcore.reader.sql_guard`; how they are kept:
 * ``skipped_lines``: ``log_id``, ``stream``, ``lines`` — torn or corrupt lines that were not loaded.
 
 ``status`` and ``info.status`` are the status to show: a RUNNING run whose process is gone reads ``DEAD``
-(:func:`mlxcore.runs.effective_status`), re-evaluated at every refresh.
+(:func:`mlxcore.store.effective_status`), re-evaluated at every refresh.
 
 A refresh stats each finished run once and compares the signature of the others (:mod:`.scan`), then re-reads
 only the runs that changed or appeared, in one transaction (a crash leaves the previous catalog); a refresh that
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from .. import store
 from ..errors import QueryError
 from . import logged, scan, tables
 from .connection import ALIAS, CATALOG_FILES, QueryConnection
@@ -76,7 +76,7 @@ class _Stored:
 
 def default_catalog_path(root: Path) -> Path:
     """``<root>/.mlxcore/catalog.duckdb`` when writable, else a per-user cache path unique to ``root``."""
-    state = root / runs.STATE_DIR
+    state = root / store.STATE_DIR
     probe = state if state.exists() else root
     if os.access(probe, os.W_OK | os.X_OK):
         return state / CATALOG_NAME
@@ -122,7 +122,7 @@ class Catalog:
                 # the columns the dead-run check needs only for the runs that say RUNNING
                 stored.running = {row[0]: row for row in con.execute(
                     f"SELECT {', '.join(tables.STATE)} FROM mlxcore_state WHERE raw_status = ?",
-                    [runs.RUNNING]).fetchall()}
+                    [store.RUNNING]).fetchall()}
         except duckdb.Error as exc:
             log.warning("catalog %s cannot be read (%s); rebuilding it", self.path, str(exc).splitlines()[0])
             return None
@@ -176,7 +176,7 @@ class Catalog:
         for log_id, row in stored.running.items():
             if log_id in changed_set or log_id not in on_disk:
                 continue
-            now = runs.effective_status({"status": row[4], "hostname": row[6], "pid": row[7],
+            now = store.effective_status({"status": row[4], "hostname": row[6], "pid": row[7],
                                          "heartbeat_interval": row[8]}, Path(on_disk[log_id]))
             if now != row[5]:
                 dead[log_id] = now

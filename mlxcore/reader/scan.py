@@ -28,13 +28,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import metadata_cache, runs
+from .. import store
+from ..store import cache as metadata_cache
+from ..store import layout
 
 log = logging.getLogger(__name__)
 
 RACY_NS = 2_000_000_000
-METADATA = "metadata"
-METRICS = "metrics"
+METADATA = layout.METADATA
+METRICS = layout.METRICS
 
 #: column types of the runs table, from the narrowest; see :func:`combine_types`
 BOOLEAN, BIGINT, DOUBLE, VARCHAR, JSON = "BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR", "JSON"
@@ -129,6 +131,7 @@ class RunRecord:
     info: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    has_info: bool = True  #: False when the run has no info file at all
 
     #: the row of ``mlxcore_runs`` and the statuses, set by :meth:`settle`
     row: dict[str, Any] = field(default_factory=dict)
@@ -143,11 +146,14 @@ class RunRecord:
 
     def settle(self, run_dir: str) -> None:
         """Compute :attr:`row` and the statuses: the status written in ``info.yaml`` and the one to show (a
-        RUNNING run whose process is gone is DEAD, :func:`mlxcore.runs.effective_status`)."""
+        RUNNING run whose writer is gone is DEAD, and so is a run with no info: :func:`mlxcore.store.judge`)."""
         raw = self.info.get("status")
-        self.raw_status = raw if isinstance(raw, str) else "UNKNOWN"
-        self.status = self.raw_status if self.raw_status != runs.RUNNING else runs.effective_status(
-            dict(self.info, status=self.raw_status), Path(run_dir))  # only a RUNNING run may be dead
+        self.raw_status = raw if isinstance(raw, str) else store.UNKNOWN
+        if self.raw_status == store.RUNNING or not self.has_info:  # only these may show another status
+            self.status = store.effective_status(dict(self.info, status=self.raw_status) if self.has_info else None,
+                                                 Path(run_dir))
+        else:
+            self.status = self.raw_status
         self.row = self.flat()
         self.row["log_id"] = self.log_id
         self.row["status"] = self.row["info.status"] = self.status
@@ -166,15 +172,17 @@ def read_run(log_id: int, run_dir: str, loader: Any = None) -> RunRecord:
     record = RunRecord(log_id)
     metadata = f"{run_dir}/{METADATA}"
     copies = metadata_cache.load(metadata)
-    for part in ("info", "config"):
-        data = _read_part(metadata, f"{part}.yaml", copies, loader, record.problems)
+    for part, name in (("info", layout.INFO), ("config", layout.CONFIG)):
+        data = _read_part(metadata, name, copies, loader, record.problems)
+        if part == "info" and data is None and not record.problems:
+            record.has_info = False
         if isinstance(data, dict):
             setattr(record, part, data)
         elif data is not None:
-            record.problems.append(f"{metadata}/{part}.yaml: not a mapping")
+            record.problems.append(f"{metadata}/{name}: not a mapping")
     # what the submission recorded (name, job id, submit time, script) shows as info.scheduler.* from the moment
     # of submission; what the running job wrote in its info wins
-    submitted = _read_part(metadata, "scheduler.yaml", copies, loader, None)
+    submitted = _read_part(metadata, layout.SCHEDULER, copies, loader, None)
     if isinstance(submitted, dict):
         own = record.info.get("scheduler")
         record.info["scheduler"] = {**submitted, **(own if isinstance(own, dict) else {})}

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import runs
-from ..loggers.files import FileLogger
+from .. import store
 from ..settings import LoggerSettings, Settings
 
 LEARNING_RATES = (1e-3, 1e-2, 1e-1)
@@ -24,32 +23,30 @@ DEPTHS = (2, 4, 8, 16)
 
 
 def write_run(parent: Path | str, config: dict[str, Any], streams: dict[str, list[dict[str, Any]]] | None = None,
-              status: str = runs.COMPLETE, overrides: list[str] | None = None) -> int:
+              status: str = store.COMPLETE, overrides: list[str] | None = None) -> int:
     """Write one run under ``parent`` and return its log id.
 
     :param streams: ``{log_name: rows}``, each row logged with ``log_metrics``.
     :param status: the final status; ``SUBMITTED`` writes a run that a scheduler has not started (no metrics).
     """
-    from ..running import process_info
+    from ..session import process_info, start_run
+    from ..store import RunStore, layout
 
-    settings = LoggerSettings(parent_log_dir=str(parent))
-    logger = FileLogger.open(settings)
-    logger.write_metadata("config", config)
-    logger.write_metadata("mlx", Settings(logger=settings).to_dict())
-    if status == runs.SUBMITTED:
-        logger.update_info(log_id=logger.log_id, log_dir=str(logger.log_dir), status=runs.SUBMITTED,
-                           overrides=overrides or [], submit_time=runs.now_iso())
-        return logger.log_id
-    info = {"log_id": logger.log_id, "log_dir": str(logger.log_dir), **process_info([], Path.cwd())}
-    info["overrides"] = overrides or []
-    logger.start(info)
+    settings = Settings(logger=LoggerSettings(parent_log_dir=str(parent)))
+    runs = RunStore(settings.log_dir_root)
+    if status == store.SUBMITTED:
+        run, _ = runs.create(store.SUBMITTED, {"overrides": overrides or [], "submit_time": store.now_iso()},
+                             {layout.CONFIG: config, layout.SETTINGS: settings.to_dict()})
+        return run.log_id
+    info = {**process_info(overrides or []), "overrides": overrides or []}
+    session = start_run(runs, settings, info, config)
     try:
         for log_name, rows in (streams or {}).items():
             for row in rows:
-                logger.log_metrics(row, log_name=log_name)
+                session.logger.log_metrics(row, log_name=log_name)
     finally:
-        logger.finish(status)
-    return logger.log_id
+        session.finish(status)
+    return session.log_id
 
 
 def training_rows(lr: float, seed: int, rows: int, rng: random.Random) -> dict[str, list[dict[str, Any]]]:

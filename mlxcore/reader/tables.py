@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import runs
+from .. import store
 from . import logged, scan
 from .metrics import create_schema, q, streams, table_columns
 
@@ -65,7 +65,7 @@ def prepare(records: list[scan.RunRecord], stamps: dict[int, tuple[int | None, s
             if values is None:
                 values = rows.columns[key] = [None] * len(records)
             values[n] = value
-        final = record.raw_status in runs.FINAL_STATUSES
+        final = record.raw_status in store.FINAL_STATUSES
         stamp, signature = stamps[record.log_id]
         host, pid, interval = (record.info.get(k) for k in ("hostname", "pid", "heartbeat_interval"))
         values = (record.log_id, stamp if final else None, None if final else signature, final, record.raw_status,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..loggers import summaries
-from ..metadata_cache import read_bytes
+from ..store.files import read_bytes
 from . import scan, tables
 from .logged import LoggedSummaries
 from .metrics import read_batches

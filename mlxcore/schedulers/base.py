@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import ConfigError, SchedulerError, SubmissionError, UnknownChoiceError
+from ..settings_checks import check_bool, check_duration, check_memory, check_non_negative_int, check_positive_int
 
 
 @dataclass
@@ -65,11 +66,21 @@ class JobStatus:
 class GenericOptions:
     """Resources every scheduler understands; each plugin translates them to its own directives."""
 
-    time: str | None = None  #: wall time, ``HH:MM:SS`` or minutes
+    time: int | str | None = None  #: wall time: minutes, or ``MM:SS``, ``HH:MM:SS``, ``D-HH[:MM[:SS]]``
     cpus_per_task: int | None = None
     gpus: int | None = None
-    mem: str | None = None  #: e.g. ``16G``
+    mem: int | str | None = None  #: e.g. ``16G``, ``512M``, ``1024`` (megabytes)
     partition: str | None = None  #: partition (SLURM) or queue (OAR)
+
+    def __post_init__(self) -> None:
+        """Check the values each scheduler would otherwise pass on blindly (a plugin may refuse more)."""
+        if self.time is not None:
+            check_duration(self.time, "mlx.scheduler.time")
+        for key in ("cpus_per_task", "gpus"):
+            if getattr(self, key) is not None:
+                check_positive_int(getattr(self, key), f"mlx.scheduler.{key}")
+        if self.mem is not None:
+            check_memory(self.mem, "mlx.scheduler.mem")
 
 
 class Scheduler(ABC):
@@ -106,7 +117,9 @@ class Scheduler(ABC):
         for key in options:
             if key not in valid:
                 raise UnknownChoiceError(f"{self.name} scheduler option", key, valid)
-        self.generic = GenericOptions(**{k: v for k, v in options.items() if k in generic_names})
+        # an extra option named like a generic one is the plugin's (the local scheduler's ``gpus`` is a list of ids)
+        self.generic = GenericOptions(**{k: v for k, v in options.items()
+                                         if k in generic_names and k not in self.extra_options})
         native = options.get("options", [])
         if isinstance(native, str):
             native = [native]
@@ -114,9 +127,10 @@ class Scheduler(ABC):
             raise ConfigError(f"mlx.scheduler.options must be a list of strings, got {native!r}")
         self.native_options: list[str] = list(native)
         #: submit a sweep of several points as one array job (when the scheduler supports arrays)
-        self.use_array: bool = bool(options.get("array", True)) and self.array_index_variable is not None
+        self.use_array: bool = check_bool(options.get("array", True), "mlx.scheduler.array") \
+            and self.array_index_variable is not None
         #: seconds of warning before the time limit or preemption (the stop signal is sent then)
-        self.signal_grace: int = int(options.get("signal_grace", 120))
+        self.signal_grace: int = check_non_negative_int(options.get("signal_grace", 120), "mlx.scheduler.signal_grace")
         self.options: dict[str, Any] = {**self.extra_options, **{k: v for k, v in options.items() if k in self.extra_options}}
 
     @classmethod

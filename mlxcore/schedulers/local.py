@@ -21,7 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .. import runs
+from .. import store
+from ..errors import ConfigError
+from ..settings_checks import check_bool, check_positive_int
 from .base import JobSpec, JobStatus, Scheduler, Submission
 from .local_pool import NOT_STARTED, LocalPool, PoolJob, detect_gpus
 
@@ -39,7 +41,13 @@ class LocalScheduler(Scheduler):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        check_positive_int(self.options["workers"], "mlx.scheduler.workers")
+        per_job = check_positive_int(self.options["gpus_per_job"], "mlx.scheduler.gpus_per_job")
+        check_bool(self.options["detach"], "mlx.scheduler.detach")
         self.gpus = detect_gpus(self.options["gpus"])
+        if self.gpus and per_job > len(self.gpus):  # no job could ever start: the pool would wait forever
+            raise ConfigError(f"mlx.scheduler.gpus_per_job must be at most the {len(self.gpus)} GPU(s) of "
+                              f"mlx.scheduler.gpus ({', '.join(self.gpus)}), got {per_job}")
         self._pool: LocalPool | None = None
         self._submissions: list[Submission] = []
 
@@ -112,15 +120,15 @@ class LocalScheduler(Scheduler):
                 text = exit_file.read_text().strip()
                 cancelled = (state / "cancel" / key).exists()
                 if text == NOT_STARTED:
-                    out[job_id] = JobStatus(job_id, runs.CANCELLED, reason="never started")
+                    out[job_id] = JobStatus(job_id, store.CANCELLED, reason="never started")
                     continue
                 code = int(text or -1)
-                final = runs.COMPLETE if code == 0 else (runs.CANCELLED if cancelled else runs.FAILED)
+                final = store.COMPLETE if code == 0 else (store.CANCELLED if cancelled else store.FAILED)
                 out[job_id] = JobStatus(job_id, final, exit_code=code)
-            elif pid_file.exists() and runs.process_alive(int(pid_file.read_text())):
-                out[job_id] = JobStatus(job_id, runs.RUNNING)
-            elif pool_pid.isdigit() and runs.process_alive(int(pool_pid)) and state.exists():
-                out[job_id] = JobStatus(job_id, runs.PENDING)
+            elif pid_file.exists() and store.process_alive(int(pid_file.read_text())):
+                out[job_id] = JobStatus(job_id, store.RUNNING)
+            elif pool_pid.isdigit() and store.process_alive(int(pool_pid)) and state.exists():
+                out[job_id] = JobStatus(job_id, store.PENDING)
         return out
 
     def cancel(self, job_ids: list[str]) -> None:
@@ -171,13 +179,12 @@ def _cuda_initialised() -> bool:
 def _record_unstarted(run_dir: Path, code: int | None, signum: int | None) -> None:
     """A run still SUBMITTED after its job ended never reached its task: never started (``code`` None, the
     pool was stopped or the job cancelled) is CANCELLED; a job that exited first (its setup failed) is FAILED."""
-    info_file = run_dir / "metadata" / "info.yaml"
-    info = runs.read_yaml(info_file) if info_file.exists() else {}
-    if info.get("status") != runs.SUBMITTED:
+    run = store.open_run_dir(run_dir)
+    if (run.read_info() or {}).get("status") != store.SUBMITTED:
         return
     if code is None:
         reason = f"never started: the sweep was stopped by {signal.Signals(signum).name}" if signum else "never started"
-        runs.write_yaml(info_file, {**info, "status": runs.CANCELLED, "cancel_reason": reason})
+        run.set_status(store.CANCELLED, cancel_reason=reason)
     else:
-        error = {"type": "JobError", "message": f"the job exited with code {code} before the task started (see log.stderr)"}
-        runs.write_yaml(info_file, {**info, "status": runs.FAILED, "error": error, "exit_code": code})
+        message = f"the job exited with code {code} before the task started (see log.stderr)"
+        run.set_status(store.FAILED, error={"type": "JobError", "message": message}, exit_code=code)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..store import write_atomic
+
 NOT_STARTED = "not-started"
 
 
@@ -107,7 +109,7 @@ class LocalPool:
                 proc = subprocess.Popen(job.argv, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
             self.running[job.key] = (proc, gpus)
-            (self.state / f"{job.key}.pid").write_text(str(proc.pid))
+            write_atomic(self.state / f"{job.key}.pid", str(proc.pid))  # status/cancel never read it half-written
             self._changed()
 
     def _reap(self) -> None:
@@ -116,7 +118,7 @@ class LocalPool:
             if code is None:
                 continue
             code = code if code >= 0 else 128 - code
-            (self.state / f"{key}.exit").write_text(str(code))
+            write_atomic(self.state / f"{key}.exit", str(code))
             (self.state / f"{key}.pid").unlink(missing_ok=True)
             self.free_gpus.extend(gpus)
             del self.running[key]
@@ -153,7 +155,7 @@ class LocalPool:
         self._reap()
 
     def _never_started(self, job: PoolJob) -> None:
-        (self.state / f"{job.key}.exit").write_text(NOT_STARTED)
+        write_atomic(self.state / f"{job.key}.exit", NOT_STARTED)
         self.exit_codes[job.key] = None
 
     def _changed(self) -> None:

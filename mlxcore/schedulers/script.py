@@ -17,12 +17,16 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from .. import runs
+from .. import store
+from ..store import layout
 from .base import JobSpec, Scheduler, Submission
 
 FORWARDED_SIGNALS = ("USR1", "USR2", "TERM", "INT")
 #: ``metadata/job_ids``: one line per attempt of a run (see :attr:`Scheduler.restarts_under_new_id`)
-JOB_IDS_FILE = "job_ids"
+JOB_IDS_FILE = layout.JOB_IDS
+#: where the job script finds a run's files, relative to ``$run_dir``
+_JOB_IDS = f"{layout.METADATA}/{layout.JOB_IDS}"
+_INFO = f"{layout.METADATA}/{layout.INFO}"
 
 
 def job_line(job: JobSpec) -> str:
@@ -51,10 +55,10 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
         lines.append(job_line(submission.jobs[0]))
     workdir = shlex.quote(str(submission.jobs[0].workdir))
     lines += [
-        'exec >>"$run_dir/log.stdout" 2>>"$run_dir/log.stderr"',
+        f'exec >>"$run_dir/{layout.STDOUT}" 2>>"$run_dir/{layout.STDERR}"',
     ]
     if scheduler.restarts_under_new_id and scheduler.job_id_variable:  # every attempt's job id, in order
-        lines.append(f'echo "${{{scheduler.job_id_variable}:-}}" >>"$run_dir/metadata/{JOB_IDS_FILE}"')
+        lines.append(f'echo "${{{scheduler.job_id_variable}:-}}" >>"$run_dir/{_JOB_IDS}"')
     lines += [
         f"cd {workdir} || exit 2",
         f"export MLXCORE_SCHEDULER={shlex.quote(scheduler.name)}",
@@ -72,11 +76,9 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
     ]
     preempted = scheduler.preempted_lines(submission)
     if preempted:
-        from ..running import PREEMPTED_EXIT_CODE
-
         # the exit code alone could be the task's own sys.exit(3): the run's info must say PREEMPTED too
-        said_preempted = f'grep -qx "status: {runs.PREEMPTED}" "$run_dir/metadata/info.yaml" 2>/dev/null'
-        lines += ["code=$?", f'if [ "$code" -eq {PREEMPTED_EXIT_CODE} ] && {said_preempted}; then',
+        said_preempted = f'grep -qx "status: {store.PREEMPTED}" "$run_dir/{_INFO}" 2>/dev/null'
+        lines += ["code=$?", f'if [ "$code" -eq {store.PREEMPTED_EXIT_CODE} ] && {said_preempted}; then',
                   *(f"  {line}" for line in preempted), "fi", 'exit "$code"']
     else:
         lines.append("exit $?")

@@ -27,10 +27,11 @@ from typing import Any
 import pytest
 import yaml
 
-from .. import runs
+from .. import store
 from ..plugins import get_scheduler_class
 from ..schedulers.script import render_script
-from ..schedulers.submission import cancel_runs, read_scheduler_record, reconcile
+from ..schedulers.submission import cancel_runs, read_scheduler_record
+from ..store import reconcile
 
 TASK = '''
 import time
@@ -103,7 +104,7 @@ class SchedulerContract:
 
     @staticmethod
     def state(run_dir: Path, scheduler: Any) -> str:
-        info = runs.read_yaml(run_dir / "metadata" / "info.yaml")
+        info = store.open_run_dir(run_dir).read_info()
         record = read_scheduler_record(run_dir)
         live = scheduler.status([str(record["job_id"])]).get(str(record["job_id"])) if record else None
         return reconcile(info, run_dir, live)
@@ -129,23 +130,23 @@ class SchedulerContract:
         records = [read_scheduler_record(d) for d in run_dirs]
         assert all(r and r["name"] == scheduler.name and r["job_id"] for r in records)
         assert len({str(r["job_id"]) for r in records}) == 3
-        states = self.wait_for(run_dirs, scheduler, {runs.COMPLETE}, job_timeout)
-        assert states == [runs.COMPLETE] * 3, [(d / "log.stderr").read_text() for d in run_dirs if (d / "log.stderr").exists()]
-        xs = sorted((d / "metrics" / "train.json").read_text() for d in run_dirs)
+        states = self.wait_for(run_dirs, scheduler, {store.COMPLETE}, job_timeout)
+        assert states == [store.COMPLETE] * 3, [(d / "log.stderr").read_text() for d in run_dirs if (d / "log.stderr").exists()]
+        xs = sorted(store.RunPaths(d).stream("train").read_text() for d in run_dirs)
         assert xs == ['{"x": 1}\n', '{"x": 2}\n', '{"x": 3}\n']
 
     def test_a_failing_job_is_failed(self, project, submit, scheduler, job_timeout):
         submit("mode=fail")
         (run_dir,) = self.run_dirs(project)
-        assert self.wait_for([run_dir], scheduler, {runs.FAILED}, job_timeout) == [runs.FAILED]
-        assert runs.read_yaml(run_dir / "metadata" / "info.yaml")["error"]["message"] == "contract failure"
+        assert self.wait_for([run_dir], scheduler, {store.FAILED}, job_timeout) == [store.FAILED]
+        assert store.open_run_dir(run_dir).read_info()["error"]["message"] == "contract failure"
 
     def test_a_cancelled_job_is_cancelled(self, project, submit, scheduler, job_timeout):
         submit("mode=sleep")
         (run_dir,) = self.run_dirs(project)
-        assert self.wait_for([run_dir], scheduler, {runs.RUNNING}, job_timeout) == [runs.RUNNING]
+        assert self.wait_for([run_dir], scheduler, {store.RUNNING}, job_timeout) == [store.RUNNING]
         cancel_runs(scheduler, [run_dir])
-        assert self.wait_for([run_dir], scheduler, {runs.CANCELLED}, job_timeout) == [runs.CANCELLED]
+        assert self.wait_for([run_dir], scheduler, {store.CANCELLED}, job_timeout) == [store.CANCELLED]
 
     def test_status_answers_many_ids_at_once(self, project, submit, scheduler, job_timeout):
         submit("x=1,2")

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import GitCommandFailed, GitNotFoundError, NoCommitsError, NotARepositoryError
 
-#: state directory mlxcore keeps at the top of every logs directory (:data:`mlxcore.runs.STATE_DIR`)
+#: state directory mlxcore keeps at the top of every logs directory (:data:`mlxcore.store.STATE_DIR`)
 LOGS_MARKER = ".mlxcore"
 #: untracked files larger than this are listed in the record but left out of the patch
 MAX_PATCHED_FILE = 1 << 20

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from mlxcore import runs
+from mlxcore import store
 from mlxcore.schedulers.submission import read_scheduler_record
 
 LOCAL = ["+mlx.use_scheduler=true", "+mlx.scheduler.name=local"]
@@ -20,7 +20,7 @@ def test_a_foreground_sweep_runs_every_job_from_one_snapshot(project):
     assert project.run_ids() == [1, 2, 3]
     for log_id in (1, 2, 3):
         info = project.info(log_id)
-        assert info["status"] == runs.COMPLETE
+        assert info["status"] == store.COMPLETE
         assert info["version"]["snapshot"] == str(snapshot) and info["version"]["commit"] == project.head()
         assert (project.logs / str(log_id) / "metadata" / "requirements.txt").exists()
         probe = project.probe(log_id)
@@ -33,7 +33,7 @@ def test_jobs_in_the_snapshot_workdir_write_to_the_launch_logs(project):
     result = project.run(*LOCAL, "x=1", "+mlx.version_manager.workdir=snapshot")
     assert result.returncode == 0, result.stderr
     [snapshot] = project.snapshot_dirs()
-    assert project.info(1)["status"] == runs.COMPLETE
+    assert project.info(1)["status"] == store.COMPLETE
     assert project.probe(1)["cwd"] == str(snapshot) and project.probe(1)["data_abs"] == "hello"
     assert not (snapshot / "logs").exists()
 
@@ -46,7 +46,7 @@ def test_a_change_made_after_submission_does_not_affect_the_queued_jobs(project)
     project.write("helpers/lib.py", "VALUE = 2\n")
     project.write("main.py", "raise SystemExit('the new main.py ran')\n")
     project.commit("changed after submission")
-    assert project.wait_final([1, 2, 3]) == [runs.COMPLETE] * 3
+    assert project.wait_final([1, 2, 3]) == [store.COMPLETE] * 3
     assert [project.probe(i)["value"] for i in (1, 2, 3)] == [1, 1, 1]
     assert {project.info(i)["version"]["commit"] for i in (1, 2, 3)} == {sha}
     assert max(project.probe(i)["started"] for i in (1, 2, 3)) > changed_at  # some ran after the change
@@ -65,9 +65,9 @@ def test_a_hundred_point_sweep_makes_one_snapshot(project):
         subprocess.run([sys.executable, "-m", "mlxcore", "cancel", str(project.logs), "--all"], env=project.env,
                        capture_output=True, timeout=60)
         deadline = time.time() + 60
-        while runs.process_alive(supervisor) and time.time() < deadline:
+        while store.process_alive(supervisor) and time.time() < deadline:
             time.sleep(0.1)
     status = subprocess.run([sys.executable, "-m", "mlxcore", "status", str(project.logs), "--json"],
                             env=project.env, capture_output=True, text=True, timeout=60)
     states = [row["status"] for row in json.loads(status.stdout)]
-    assert len(states) == 100 and states.count(runs.CANCELLED) >= 90, states
+    assert len(states) == 100 and states.count(store.CANCELLED) >= 90, states

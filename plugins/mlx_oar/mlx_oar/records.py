@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from mlxcore import runs
+from mlxcore import store
 from mlxcore.errors import SchedulerError
 from mlxcore.schedulers.base import JobStatus
 
@@ -73,26 +73,26 @@ def job_status(job_id: str, record: dict[str, Any]) -> JobStatus:
     new_id = resubmitted_as(record)
     resubmitted = f"resubmitted by OAR as job {new_id}" if new_id else None
     if state in WAITING:
-        return JobStatus(job_id, runs.PENDING, reason="held (oarresume releases it)" if state == "Hold" else None)
+        return JobStatus(job_id, store.PENDING, reason="held (oarresume releases it)" if state == "Hold" else None)
     if state in ACTIVE:
-        return JobStatus(job_id, runs.RUNNING, reason=None if state in ("Running", "Launching") else state)
+        return JobStatus(job_id, store.RUNNING, reason=None if state in ("Running", "Launching") else state)
     if state == "Terminated":
         code = decode_exit(record.get("exit_code"))
         if new_id:  # an idempotent job that exited 99: its new job will resume the run
-            return JobStatus(job_id, runs.PENDING, exit_code=code, reason=resubmitted)
+            return JobStatus(job_id, store.PENDING, exit_code=code, reason=resubmitted)
         if code is None:
-            return JobStatus(job_id, runs.FAILED, reason="OAR recorded no exit code")
-        return JobStatus(job_id, runs.COMPLETE if code == 0 else runs.FAILED, exit_code=code)
+            return JobStatus(job_id, store.FAILED, reason="OAR recorded no exit code")
+        return JobStatus(job_id, store.COMPLETE if code == 0 else store.FAILED, exit_code=code)
     if state in ENDED:
         if "WALLTIME" in events:
-            return JobStatus(job_id, runs.TIMEOUT, reason="killed by OAR at its walltime")
+            return JobStatus(job_id, store.TIMEOUT, reason="killed by OAR at its walltime")
         if "BESTEFFORT_KILL" in events:
-            return JobStatus(job_id, runs.PREEMPTED,
+            return JobStatus(job_id, store.PREEMPTED,
                              reason="best-effort job killed by OAR for another job" + (f"; {resubmitted}" if new_id else ""))
         if new_id:
-            return JobStatus(job_id, runs.PENDING, reason=resubmitted)
+            return JobStatus(job_id, store.PENDING, reason=resubmitted)
         if "FRAG_JOB_REQUEST" in events:
-            return JobStatus(job_id, runs.CANCELLED, reason=events["FRAG_JOB_REQUEST"] or "deleted (oardel)")
+            return JobStatus(job_id, store.CANCELLED, reason=events["FRAG_JOB_REQUEST"] or "deleted (oardel)")
         telling = [d for kind, d in events.items() if kind not in ROUTINE_EVENTS and d]
-        return JobStatus(job_id, runs.FAILED, reason=telling[0] if telling else "OAR put the job in Error")
-    return JobStatus(job_id, runs.PENDING, reason=f"OAR state {state!r}" if state else None)
+        return JobStatus(job_id, store.FAILED, reason=telling[0] if telling else "OAR put the job in Error")
+    return JobStatus(job_id, store.PENDING, reason=f"OAR state {state!r}" if state else None)

@@ -29,7 +29,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mlxcore import runs
+from mlxcore import store
 from mlxcore.errors import ConfigError, SchedulerError, SubmissionError
 from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_command
 from mlxcore.schedulers.script import JOB_IDS_FILE
@@ -139,7 +139,7 @@ class OarScheduler(Scheduler):
         launch = ensure_reachable(directory)  # OAR's launching directory: where ./SCRIPT is found
         if submission.array:
             (directory / OUTPUT_DIR).mkdir(exist_ok=True)  # OAR opens its -O/-E files before the script runs
-            runs.write_atomic(directory / PARAM_FILE, "".join(
+            store.write_atomic(directory / PARAM_FILE, "".join(
                 param_line([str(job.run_dir), *job.command]) + "\n" for job in submission.jobs))
         else:
             ensure_reachable(submission.jobs[0].run_dir)

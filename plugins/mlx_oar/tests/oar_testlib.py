@@ -142,9 +142,9 @@ def status_json(logs: Path, *ids: str) -> dict[int, dict[str, Any]]:
 
 
 def read_info(run_dir: Path) -> dict[str, Any]:
-    from mlxcore import runs
+    from mlxcore import store
 
-    return runs.read_yaml(run_dir / "metadata" / "info.yaml")
+    return store.read_yaml(run_dir / "metadata" / "info.yaml")
 
 
 def record(run_dir: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from oar_testlib import (job_ids, metrics, oar_records, read_info, record, run, run_dirs, statuses, status_json,
                          wait_for, wait_states)
 
-from mlxcore import runs
+from mlxcore import store
 
 pytestmark = pytest.mark.usefixtures("oar_cluster")
 
@@ -33,8 +33,8 @@ def test_a_four_point_sweep_is_one_array_and_completes(launch, logs):
         assert words[0] == str(d) and f"+mlx.logger.forced_log_id={d.name}" in words and "+tag='x#y z'" in words
         assert "core=1" in oar[i]["wanted_resources"] and "walltime=0:5:0" in oar[i]["wanted_resources"]
         assert "#OAR --checkpoint 120; #OAR --signal 12" in oar[i]["initial_request"]
-    found = wait_states(logs, {runs.COMPLETE, runs.FAILED}, timeout=90)
-    assert statuses(found) == [runs.COMPLETE] * 4, [(d / "log.stderr").read_text() for d in dirs]
+    found = wait_states(logs, {store.COMPLETE, store.FAILED}, timeout=90)
+    assert statuses(found) == [store.COMPLETE] * 4, [(d / "log.stderr").read_text() for d in dirs]
     for job_id, d in zip(ids, dirs):
         info = read_info(d)
         assert info["scheduler"] == {"name": "oar", "job_id": job_id}  # $OAR_JOB_ID, recorded by the run
@@ -56,18 +56,18 @@ def test_one_job_per_point_when_arrays_are_off(launch, logs):
     oar = oar_records(*ids)
     assert [oar[i]["command"] for i in ids] == ["./script.sh", "./script.sh"]
     assert len({oar[i]["array_id"] for i in ids}) == 2
-    found = wait_states(logs, {runs.COMPLETE, runs.FAILED}, timeout=90)
-    assert statuses(found) == [runs.COMPLETE] * 2
+    found = wait_states(logs, {store.COMPLETE, store.FAILED}, timeout=90)
+    assert statuses(found) == [store.COMPLETE] * 2
 
 
 def test_status_shows_failed_for_a_non_zero_exit(launch, logs):
     launch("mode=exit,fail")
     exited, raised = run_dirs(logs)
-    wait_states(logs, {runs.FAILED, runs.COMPLETE}, timeout=90)
+    wait_states(logs, {store.FAILED, store.COMPLETE}, timeout=90)
     rows = status_json(logs)  # the real `mlxcore status --json`
-    assert rows[int(exited.name)]["status"] == runs.FAILED and rows[int(exited.name)]["exit_code"] == 5
-    assert read_info(exited)["status"] == runs.RUNNING  # os._exit: only OAR's exit code tells the failure
-    assert rows[int(raised.name)]["status"] == runs.FAILED
+    assert rows[int(exited.name)]["status"] == store.FAILED and rows[int(exited.name)]["exit_code"] == 5
+    assert read_info(exited)["status"] == store.RUNNING  # os._exit: only OAR's exit code tells the failure
+    assert rows[int(raised.name)]["status"] == store.FAILED
     assert rows[int(raised.name)]["detail"] == "ValueError: oar test failure"
     table = run([sys.executable, "-m", "mlxcore", "status", str(logs)], logs.parent).stdout
     assert "2 FAILED" in table
@@ -76,13 +76,13 @@ def test_status_shows_failed_for_a_non_zero_exit(launch, logs):
 def test_held_jobs_are_pending_until_mlxcore_cancel_cancels_them(launch, logs):
     launch("x=1,2", '+mlx.scheduler.options=["--hold"]')
     dirs = run_dirs(logs)
-    found = wait_states(logs, {runs.PENDING}, timeout=30)
-    assert statuses(found) == [runs.PENDING] * 2
+    found = wait_states(logs, {store.PENDING}, timeout=30)
+    assert statuses(found) == [store.PENDING] * 2
     assert all(s.detail == "held (oarresume releases it)" for s in found.values())
     result = run([sys.executable, "-m", "mlxcore", "cancel", str(logs), "--all"], logs.parent)
     assert "cancelled 2 run(s) on oar (1, 2)" in result.stdout
-    found = wait_states(logs, {runs.CANCELLED}, timeout=30)
-    assert statuses(found) == [runs.CANCELLED] * 2
+    found = wait_states(logs, {store.CANCELLED}, timeout=30)
+    assert statuses(found) == [store.CANCELLED] * 2
     assert all((d / "metadata" / "cancel_requested").exists() for d in dirs)
     jobs = [record(d)["job_id"] for d in dirs]
     # oardel returns before OAR's server has moved a held job to Error: wait for it, as for the states above
@@ -110,6 +110,6 @@ def test_mlxcore_sub_submits_a_script_with_oar_directives(submitter, project, lo
     assert "export GREETING='hello #1'" in job_script and "ignored" not in job_script
     oar = oar_records(*[record(d)["job_id"] for d in dirs])
     assert {r["project"] for r in oar.values()} == {"mlxtests"} and len({r["array_id"] for r in oar.values()}) == 1
-    found = wait_states(logs, {runs.COMPLETE, runs.FAILED}, timeout=90)
-    assert statuses(found) == [runs.COMPLETE] * 2, [(d / "log.stderr").read_text() for d in dirs]
+    found = wait_states(logs, {store.COMPLETE, store.FAILED}, timeout=90)
+    assert statuses(found) == [store.COMPLETE] * 2, [(d / "log.stderr").read_text() for d in dirs]
     assert sorted(metrics(d)[0]["x"] for d in dirs) == [3, 4]

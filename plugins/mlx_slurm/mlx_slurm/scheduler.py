@@ -31,7 +31,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mlxcore import runs
+from mlxcore import store
 from mlxcore.errors import ConfigError, SchedulerError, SubmissionError
 from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_command
 from mlxcore.schedulers.submission import array_tasks_dir
@@ -40,16 +40,16 @@ log = logging.getLogger(__name__)
 
 #: SLURM job states (``squeue %T``) in mlxcore's words
 STATES: dict[str, str] = {
-    "PENDING": runs.PENDING, "CONFIGURING": runs.PENDING, "REQUEUED": runs.PENDING, "REQUEUE_HOLD": runs.PENDING,
-    "REQUEUE_FED": runs.PENDING, "RESV_DEL_HOLD": runs.PENDING, "SUSPENDED": runs.PENDING,
-    "RUNNING": runs.RUNNING, "COMPLETING": runs.RUNNING, "STAGE_OUT": runs.RUNNING, "SIGNALING": runs.RUNNING,
-    "RESIZING": runs.RUNNING,
-    "COMPLETED": runs.COMPLETE,
-    "FAILED": runs.FAILED, "NODE_FAIL": runs.FAILED, "OUT_OF_MEMORY": runs.FAILED, "BOOT_FAIL": runs.FAILED,
-    "DEADLINE": runs.FAILED, "SPECIAL_EXIT": runs.FAILED, "REVOKED": runs.CANCELLED,
-    "TIMEOUT": runs.TIMEOUT,
-    "CANCELLED": runs.CANCELLED,
-    "PREEMPTED": runs.PREEMPTED,
+    "PENDING": store.PENDING, "CONFIGURING": store.PENDING, "REQUEUED": store.PENDING, "REQUEUE_HOLD": store.PENDING,
+    "REQUEUE_FED": store.PENDING, "RESV_DEL_HOLD": store.PENDING, "SUSPENDED": store.PENDING,
+    "RUNNING": store.RUNNING, "COMPLETING": store.RUNNING, "STAGE_OUT": store.RUNNING, "SIGNALING": store.RUNNING,
+    "RESIZING": store.RUNNING,
+    "COMPLETED": store.COMPLETE,
+    "FAILED": store.FAILED, "NODE_FAIL": store.FAILED, "OUT_OF_MEMORY": store.FAILED, "BOOT_FAIL": store.FAILED,
+    "DEADLINE": store.FAILED, "SPECIAL_EXIT": store.FAILED, "REVOKED": store.CANCELLED,
+    "TIMEOUT": store.TIMEOUT,
+    "CANCELLED": store.CANCELLED,
+    "PREEMPTED": store.PREEMPTED,
 }
 
 #: ``squeue -O`` fields, ``|``-terminated; the reason last, as it is free text
@@ -298,7 +298,7 @@ def match_rows(rows: list[dict[str, Any]], job_ids: Any) -> dict[str, JobStatus]
             row = whole if whole is not None and whole["raw_id"] == whole["array_id"] else None
         if row is None:
             continue
-        state = STATES.get(row["state"].split()[0] if row["state"] else "", runs.PENDING)
+        state = STATES.get(row["state"].split()[0] if row["state"] else "", store.PENDING)
         reason = row["reason"]
         if row["restarts"]:
             reason = f"{reason}; restarts={row['restarts']}" if reason else f"restarts={row['restarts']}"

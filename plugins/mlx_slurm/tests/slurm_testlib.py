@@ -23,7 +23,7 @@ def run(argv: list[str], cwd: Path, check: bool = True, env: dict[str, str] | No
 
 
 def quote(value: str) -> str:
-    from mlxcore.subscript import hydra_quote
+    from mlxcore.overrides import hydra_quote
 
     return hydra_quote(value)
 
@@ -72,9 +72,9 @@ def job_id(run_dir: Path) -> str:
 
 
 def read_info(run_dir: Path) -> dict[str, Any]:
-    from mlxcore import runs
+    from mlxcore import store
 
-    return runs.read_yaml(run_dir / "metadata" / "info.yaml")
+    return store.read_yaml(run_dir / "metadata" / "info.yaml")
 
 
 def metrics(run_dir: Path, name: str) -> list[dict[str, Any]]:

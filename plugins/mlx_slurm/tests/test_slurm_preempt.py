@@ -15,7 +15,7 @@ import time
 import pytest
 from slurm_testlib import job_id, metrics, read_info, run_dirs, status_rows, wait_for_text, wait_status
 
-from mlxcore import runs
+from mlxcore import store
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -41,16 +41,16 @@ def test_a_preempted_array_task_checkpoints_requeues_and_resumes_in_its_run_dir(
         wait_for_text(run_dir / "log.stdout", "ready")
     # the LAST task of an array runs under the array's own job id: requeueing that id would requeue both tasks
     signal_batch_shell(job_id(last))
-    info = wait_info_status(last, runs.PREEMPTED)
-    assert info["status"] == runs.PREEMPTED and info["stop_signal"] == "SIGUSR1"
-    rows = wait_status(logs, {runs.PENDING}, timeout=20, ids=("2",))
-    assert rows[2]["status"] == runs.PENDING and "restarts=1" in rows[2]["detail"], rows  # requeued, waiting
-    assert status_rows(logs, "1")[1]["status"] == runs.RUNNING  # the other task was left alone
+    info = wait_info_status(last, store.PREEMPTED)
+    assert info["status"] == store.PREEMPTED and info["stop_signal"] == "SIGUSR1"
+    rows = wait_status(logs, {store.PENDING}, timeout=20, ids=("2",))
+    assert rows[2]["status"] == store.PENDING and "restarts=1" in rows[2]["detail"], rows  # requeued, waiting
+    assert status_rows(logs, "1")[1]["status"] == store.RUNNING  # the other task was left alone
     assert read_info(first)["attempt"] == 1
 
     signal_batch_shell(job_id(first))
-    rows = wait_status(logs, {runs.COMPLETE, runs.FAILED}, timeout=90)
-    assert [r["status"] for r in rows.values()] == [runs.COMPLETE] * 2, rows
+    rows = wait_status(logs, {store.COMPLETE, store.FAILED}, timeout=90)
+    assert [r["status"] for r in rows.values()] == [store.COMPLETE] * 2, rows
 
     for run_dir in (first, last):
         attempts = metrics(run_dir, "attempts")
@@ -58,7 +58,7 @@ def test_a_preempted_array_task_checkpoints_requeues_and_resumes_in_its_run_dir(
         assert attempts[0]["start_step"] == 0 and attempts[0]["restart_count"] is None
         assert attempts[1]["start_step"] > 0 and attempts[1]["restart_count"] == "1"  # resumed from the checkpoint
         info = read_info(run_dir)
-        assert info["attempt"] == 2 and [h["status"] for h in info["history"]] == [runs.PREEMPTED]
+        assert info["attempt"] == 2 and [h["status"] for h in info["history"]] == [store.PREEMPTED]
         stdout = (run_dir / "log.stdout").read_text()
         assert stdout.count("ready") == 2 and "on_stop called at step" in stdout  # the on_stop callback ran
         assert "requeueing SLURM job" in (run_dir / "log.stderr").read_text()

@@ -12,9 +12,9 @@ import pytest
 from slurm_testlib import job_id, read_info, run, run_dirs, status_rows, wait_for_text, wait_status
 
 import mlxcore
-from mlxcore import runs
-from mlxcore.runs import read_yaml, write_yaml
-from mlxcore.schedulers.submission import CANCEL_MARKER, SCHEDULER_FILE
+from mlxcore import store
+from mlxcore.store import read_yaml, write_yaml
+from mlxcore.store.layout import CANCEL_MARKER, SCHEDULER as SCHEDULER_FILE
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -26,12 +26,12 @@ def mlxcore_cli(*args: str, check: bool = True, cwd: Path | None = None, env: di
 def test_a_job_past_its_time_limit_is_timeout(timeout_run):
     """Submitted at the start of the session (conftest), with ``time: 1`` and a task that ignores the stop
     signal: SLURM kills it 60-90 s after it started."""
-    rows = wait_status(timeout_run, {runs.TIMEOUT, runs.COMPLETE, runs.FAILED, runs.CANCELLED}, timeout=180)
+    rows = wait_status(timeout_run, {store.TIMEOUT, store.COMPLETE, store.FAILED, store.CANCELLED}, timeout=180)
     (row,) = rows.values()
-    assert row["status"] == runs.TIMEOUT and row["detail"] == "TimeLimit", row
+    assert row["status"] == store.TIMEOUT and row["detail"] == "TimeLimit", row
     run_dir = run_dirs(timeout_run)[0]
     info = read_info(run_dir)
-    assert info["status"] == runs.INTERRUPTED and info["signal"] == "SIGTERM"  # what the task saw
+    assert info["status"] == store.INTERRUPTED and info["signal"] == "SIGTERM"  # what the task saw
     assert "DUE TO TIME LIMIT" in (run_dir / "log.stderr").read_text()  # slurmstepd's line, in the run dir
     table = mlxcore_cli("status", str(timeout_run)).stdout
     assert "TIMEOUT" in table and "1 run(s): 1 TIMEOUT" in table
@@ -39,8 +39,8 @@ def test_a_job_past_its_time_limit_is_timeout(timeout_run):
 
 def test_a_failed_run_shows_its_exit_code_and_error(launch, logs):
     launch("x=1,2", "mode=fail")
-    rows = wait_status(logs, {runs.FAILED, runs.COMPLETE}, timeout=60, exit_code=True)
-    assert [(r["status"], r["exit_code"]) for r in rows.values()] == [(runs.FAILED, 1)] * 2, rows
+    rows = wait_status(logs, {store.FAILED, store.COMPLETE}, timeout=60, exit_code=True)
+    assert [(r["status"], r["exit_code"]) for r in rows.values()] == [(store.FAILED, 1)] * 2, rows
     assert rows[1]["detail"] == "ValueError: failing on purpose at x=1"
 
 
@@ -49,20 +49,20 @@ def test_cancel_by_id_and_by_status(launch, logs):
     launch("x=2,3", "mode=sleep", "+mlx.scheduler.options=[--hold]")  # held: PENDING until cancelled
     first = run_dirs(logs)[0]
     wait_for_text(first / "log.stdout", "ready")
-    rows = wait_status(logs, {runs.RUNNING, runs.PENDING}, timeout=30)
-    assert [r["status"] for r in rows.values()] == [runs.RUNNING, runs.PENDING, runs.PENDING], rows
+    rows = wait_status(logs, {store.RUNNING, store.PENDING}, timeout=30)
+    assert [r["status"] for r in rows.values()] == [store.RUNNING, store.PENDING, store.PENDING], rows
 
     out = mlxcore_cli("cancel", str(logs), "1").stdout
     assert f"cancelled 1 run(s) on slurm (1): job ids {job_id(first)}" in out
-    rows = wait_status(logs, {runs.CANCELLED}, timeout=30, ids=("1",))
-    assert rows[1]["status"] == runs.CANCELLED
-    assert read_info(first)["status"] == runs.CANCELLED  # the task saw the marker and said so itself
+    rows = wait_status(logs, {store.CANCELLED}, timeout=30, ids=("1",))
+    assert rows[1]["status"] == store.CANCELLED
+    assert read_info(first)["status"] == store.CANCELLED  # the task saw the marker and said so itself
 
     out = mlxcore_cli("cancel", str(logs), "--status", "PENDING").stdout
     assert "cancelled 2 run(s) on slurm (2, 3)" in out
-    rows = wait_status(logs, {runs.CANCELLED}, timeout=30)
-    assert [r["status"] for r in rows.values()] == [runs.CANCELLED] * 3, rows
-    assert [read_info(d)["status"] for d in run_dirs(logs)[1:]] == [runs.SUBMITTED] * 2  # never started
+    rows = wait_status(logs, {store.CANCELLED}, timeout=30)
+    assert [r["status"] for r in rows.values()] == [store.CANCELLED] * 3, rows
+    assert [read_info(d)["status"] for d in run_dirs(logs)[1:]] == [store.SUBMITTED] * 2  # never started
     assert "run 1: CANCELLED, nothing to cancel" in mlxcore_cli("cancel", str(logs), "1").stdout
 
 
@@ -71,7 +71,7 @@ def test_cancel_needs_a_selection(launch, logs):
     result = mlxcore_cli("cancel", str(logs), check=False)
     assert result.returncode == 2 and "say which runs to cancel" in result.stderr
     mlxcore_cli("cancel", str(logs), "--all")
-    assert wait_status(logs, {runs.CANCELLED}, timeout=30)[1]["status"] == runs.CANCELLED
+    assert wait_status(logs, {store.CANCELLED}, timeout=30)[1]["status"] == store.CANCELLED
 
 
 def test_cancel_by_filter(launch, logs):
@@ -83,12 +83,12 @@ def test_cancel_by_filter(launch, logs):
     else:
         assert result.returncode == 0, result.stderr
         assert "cancelled 1 run(s) on slurm (2)" in result.stdout
-    rows = wait_status(logs, {runs.CANCELLED}, timeout=30, ids=("2",))
-    assert rows[2]["status"] == runs.CANCELLED
-    assert [r["status"] for r in status_rows(logs, "1", "3").values()] == [runs.PENDING] * 2
+    rows = wait_status(logs, {store.CANCELLED}, timeout=30, ids=("2",))
+    assert rows[2]["status"] == store.CANCELLED
+    assert [r["status"] for r in status_rows(logs, "1", "3").values()] == [store.PENDING] * 2
     if hasattr(mlxcore, "Reader"):
         shown = mlxcore_cli("status", str(logs), "--filter", "config.x >= 2", "--json").stdout
-        assert [(r["log_id"], r["status"]) for r in json.loads(shown)] == [(2, runs.CANCELLED), (3, runs.PENDING)]
+        assert [(r["log_id"], r["status"]) for r in json.loads(shown)] == [(2, store.CANCELLED), (3, store.PENDING)]
     mlxcore_cli("cancel", str(logs), "--all")
 
 
@@ -106,27 +106,27 @@ def test_status_asks_squeue_once_for_every_job(launch, logs, tmp_path):
     assert calls.read_text().count("\n") == 1, calls.read_text()
     assert '"status": "PENDING"' in result.stdout and result.stdout.count('"PENDING"') == 6
     mlxcore_cli("cancel", str(logs), "--all")
-    rows = wait_status(logs, {runs.CANCELLED}, timeout=30)
-    assert [r["status"] for r in rows.values()] == [runs.CANCELLED] * 6
+    rows = wait_status(logs, {store.CANCELLED}, timeout=30)
+    assert [r["status"] for r in rows.values()] == [store.CANCELLED] * 6
 
 
 def test_forgotten_jobs_are_judged_by_the_runs_info(launch, logs):
     """SLURM forgets a job MinJobAge (300 s) after it ended, and a pending array task cancelled on its own at
     once; the test points finished runs at ids the cluster never had instead of waiting."""
     launch("x=1,2,3,4")
-    rows = wait_status(logs, {runs.COMPLETE, runs.FAILED}, timeout=60)
-    assert [r["status"] for r in rows.values()] == [runs.COMPLETE] * 4
+    rows = wait_status(logs, {store.COMPLETE, store.FAILED}, timeout=60)
+    assert [r["status"] for r in rows.values()] == [store.COMPLETE] * 4
     dirs = run_dirs(logs)
     for run_dir, forgotten in zip(dirs, ["999991", "999992_3", "999993", "999994"]):
         record = read_yaml(run_dir / "metadata" / SCHEDULER_FILE)
         write_yaml(run_dir / "metadata" / SCHEDULER_FILE, {**record, "job_id": forgotten})
     info = read_yaml(dirs[2] / "metadata" / "info.yaml")
-    write_yaml(dirs[2] / "metadata" / "info.yaml", {**info, "status": runs.SUBMITTED})  # it never ran
-    write_yaml(dirs[3] / "metadata" / "info.yaml", {**info, "status": runs.SUBMITTED})
+    write_yaml(dirs[2] / "metadata" / "info.yaml", {**info, "status": store.SUBMITTED})  # it never ran
+    write_yaml(dirs[3] / "metadata" / "info.yaml", {**info, "status": store.SUBMITTED})
     (dirs[3] / "metadata" / CANCEL_MARKER).touch()  # ... and was cancelled with mlxcore cancel
     rows = status_rows(logs)
     assert [(r["status"], r["detail"]) for r in rows.values()] == [
-        (runs.COMPLETE, None), (runs.COMPLETE, None), (runs.SUBMITTED, "unknown to slurm"), (runs.CANCELLED, None)]
+        (store.COMPLETE, None), (store.COMPLETE, None), (store.SUBMITTED, "unknown to slurm"), (store.CANCELLED, None)]
     from mlx_slurm.scheduler import SlurmScheduler
 
     assert SlurmScheduler().status(["999991"]) == {}  # squeue exits 1 for a single unknown id

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from slurm_testlib import TASK, job_id, metrics, read_info, run, run_dirs, wait_status
 
-from mlxcore import runs
+from mlxcore import store
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -57,14 +57,14 @@ def test_mlxsub_submits_the_product_of_each_sweep_as_one_array(project):
     assert not (project / "ran-outside-a-job").exists()  # the script's lines did not run on this machine
     logs = project / "logs"
     dirs = run_dirs(logs)
-    assert [read_info(d)["status"] for d in dirs] == [runs.SUBMITTED] * 6
+    assert [read_info(d)["status"] for d in dirs] == [store.SUBMITTED] * 6
     assert len({job_id(d).split("_")[0] for d in dirs}) == 1  # one array job
     assert [read_info(d)["batch_line"] for d in dirs] == [9, 9, 9, 9, 11, 11]
 
-    rows = wait_status(logs, {runs.COMPLETE, runs.FAILED}, timeout=120)
-    assert [r["status"] for r in rows.values()] == [runs.COMPLETE] * 6, [
+    rows = wait_status(logs, {store.COMPLETE, store.FAILED}, timeout=120)
+    assert [r["status"] for r in rows.values()] == [store.COMPLETE] * 6, [
         (d / "log.stderr").read_text() for d in dirs if (d / "log.stderr").exists()]
-    configs = [runs.read_yaml(d / "metadata" / "config.yaml") for d in dirs]
+    configs = [store.read_yaml(d / "metadata" / "config.yaml") for d in dirs]
     assert sorted((c["x"], c["seed"], c["mode"]) for c in configs) == [
         (1, 5, "ok"), (1, 6, "ok"), (2, 5, "ok"), (2, 6, "ok"), (10, 0, "ok"), (20, 0, "ok")]
     assert {metrics(d, "train")[0]["greeting"] for d in dirs} == {"hello and env.sh"}  # the lines ran in order

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from slurm_testlib import TASK, job_id, metrics, read_info, run, run_dirs, wait_status
 
-from mlxcore import runs
+from mlxcore import store
 from mlxcore.schedulers.submission import read_scheduler_record
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
@@ -28,8 +28,8 @@ def test_a_six_point_sweep_is_one_array_and_completes(launch, logs):
     assert [r["job_id"] for r in records] == [f"{array_id}_{i}" for i in range(6)]
     assert all(r["submit_time"] and Path(r["script"]).exists() and r["array"] for r in records)
     assert "submitted 6 run(s)" in result.stderr
-    rows = wait_status(logs, {runs.COMPLETE, runs.FAILED}, timeout=90)
-    assert [rows[i]["status"] for i in range(1, 7)] == [runs.COMPLETE] * 6, rows
+    rows = wait_status(logs, {store.COMPLETE, store.FAILED}, timeout=90)
+    assert [rows[i]["status"] for i in range(1, 7)] == [store.COMPLETE] * 6, rows
     for d, record in zip(dirs, records):
         info = read_info(d)
         assert info["scheduler"]["name"] == "slurm" and info["scheduler"]["job_id"]  # SLURM_JOB_ID, recorded by the run
@@ -41,13 +41,13 @@ def test_a_six_point_sweep_is_one_array_and_completes(launch, logs):
 def test_submitted_runs_are_submitted_until_they_start(launch, logs):
     launch("x=1,2", "mode=sleep", "sleep=30", "+mlx.scheduler.options=[--hold]")  # held: never starts
     dirs = run_dirs(logs)
-    assert [read_info(d)["status"] for d in dirs] == [runs.SUBMITTED] * 2
-    rows = wait_status(logs, {runs.PENDING}, timeout=20)
-    assert [r["status"] for r in rows.values()] == [runs.PENDING] * 2
+    assert [read_info(d)["status"] for d in dirs] == [store.SUBMITTED] * 2
+    rows = wait_status(logs, {store.PENDING}, timeout=20)
+    assert [r["status"] for r in rows.values()] == [store.PENDING] * 2
     assert all(r["detail"] == "JobHeldUser" for r in rows.values())
     run(["scancel", *[job_id(d) for d in dirs]], logs.parent)
-    rows = wait_status(logs, {runs.CANCELLED}, timeout=30)
-    assert [r["status"] for r in rows.values()] == [runs.CANCELLED] * 2
+    rows = wait_status(logs, {store.CANCELLED}, timeout=30)
+    assert [r["status"] for r in rows.values()] == [store.CANCELLED] * 2
 
 
 def test_one_job_per_point_when_arrays_are_off(launch, logs):
@@ -56,8 +56,8 @@ def test_one_job_per_point_when_arrays_are_off(launch, logs):
     ids = [job_id(d) for d in dirs]
     assert all("_" not in i for i in ids) and len(set(ids)) == 3
     assert all((d / "script.sh").exists() for d in dirs)
-    rows = wait_status(logs, {runs.COMPLETE, runs.FAILED}, timeout=60)
-    assert [r["status"] for r in rows.values()] == [runs.COMPLETE] * 3
+    rows = wait_status(logs, {store.COMPLETE, store.FAILED}, timeout=60)
+    assert [r["status"] for r in rows.values()] == [store.COMPLETE] * 3
 
 
 def test_throttle_and_split_at_the_max_array_size(launch, logs):
@@ -68,8 +68,8 @@ def test_throttle_and_split_at_the_max_array_size(launch, logs):
     assert len(set(bases)) == 3 and [i.partition("_")[2] for i in ids] == ["0", "1", "0", "1", ""]
     shown = subprocess.run(["scontrol", "-o", "show", "job", bases[0]], capture_output=True, text=True).stdout
     assert "ArrayTaskThrottle=1" in shown
-    rows = wait_status(logs, {runs.COMPLETE, runs.FAILED}, timeout=90)
-    assert [r["status"] for r in rows.values()] == [runs.COMPLETE] * 5
+    rows = wait_status(logs, {store.COMPLETE, store.FAILED}, timeout=90)
+    assert [r["status"] for r in rows.values()] == [store.COMPLETE] * 5
 
 
 def test_the_cluster_max_array_size_is_read(slurm_cluster):
@@ -123,7 +123,7 @@ def test_paths_with_spaces_and_quotes_work_in_the_work_directory_too(slurm_clust
     (project / "configs" / "config.yaml").write_text((TASK.parent / "configs" / "config.yaml").read_text())
     run([sys.executable, "main.py", "x=7", "+mlx.use_scheduler=true", "+mlx.scheduler.name=slurm"], project)
     logs = project / "logs"
-    rows = wait_status(logs, {runs.COMPLETE, runs.FAILED}, timeout=60)
-    assert rows[1]["status"] == runs.COMPLETE, (logs / "1" / "log.stderr").read_text()
+    rows = wait_status(logs, {store.COMPLETE, store.FAILED}, timeout=60)
+    assert rows[1]["status"] == store.COMPLETE, (logs / "1" / "log.stderr").read_text()
     assert read_info(logs / "1")["working_directory"] == str(project)
 

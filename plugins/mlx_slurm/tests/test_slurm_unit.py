@@ -12,12 +12,12 @@ import pytest
 from mlx_slurm.scheduler import (
     SlurmScheduler, decode_exit, filename_pattern, fold_array_tasks, is_managed, match_rows, parse_squeue, quote_directive,
 )
-from mlxcore import runs
+from mlxcore import store
 from mlxcore.errors import ConfigError, SchedulerError, SubmissionError, UnknownChoiceError
 from mlxcore.plugins import get_scheduler_class
 from mlxcore.schedulers.base import JobSpec, JobStatus, Submission
 from mlxcore.schedulers.script import render_script
-from mlxcore.schedulers.submission import reconcile
+from mlxcore.store import reconcile
 
 #: ``squeue -h -r -t all -j ... -O "JobArrayID:|,JobID:|,State:|,exit_code:|,RestartCnt:|,Reason:|"`` on the local
 #: cluster (scripts/clusters/slurm-up.sh), jobs submitted with ``sbatch --wrap``: 38 requeued by ``scontrol
@@ -149,12 +149,12 @@ def test_recorded_rows_match_array_raw_and_collapsed_ids():
     rows = parse_squeue(RECORDED_SQUEUE)
     answer = match_rows(rows, ["38", "39", "36_0", "36_2", "33_0", "33_1", "40", "34", "35_1", "37", "999", "35_7"])
     assert {k: v.state for k, v in answer.items()} == {
-        "38": runs.CANCELLED, "39": runs.CANCELLED, "36_0": runs.CANCELLED, "36_2": runs.CANCELLED,
-        "33_0": runs.COMPLETE, "33_1": runs.COMPLETE, "40": runs.COMPLETE, "34": runs.FAILED, "35_1": runs.PENDING,
-        "37": runs.TIMEOUT}  # 40 is the raw id of 33_0; 999 and 35_7 are unknown (35 is a live array, not collapsed)
+        "38": store.CANCELLED, "39": store.CANCELLED, "36_0": store.CANCELLED, "36_2": store.CANCELLED,
+        "33_0": store.COMPLETE, "33_1": store.COMPLETE, "40": store.COMPLETE, "34": store.FAILED, "35_1": store.PENDING,
+        "37": store.TIMEOUT}  # 40 is the raw id of 33_0; 999 and 35_7 are unknown (35 is a live array, not collapsed)
     assert answer["38"].reason == "restarts=1" and answer["34"].exit_code == 3 and answer["35_1"].reason == "JobHeldUser"
     (requeued,) = match_rows(parse_squeue(RECORDED_REQUEUED), ["38"]).values()
-    assert requeued.state == runs.PENDING and requeued.reason == "BeginTime; restarts=1"
+    assert requeued.state == store.PENDING and requeued.reason == "BeginTime; restarts=1"
 
 
 def test_array_tasks_are_folded_for_scancel():
@@ -172,11 +172,11 @@ def test_missing_client_tools_name_the_plugin_need(monkeypatch, tmp_path):
 
 def test_reconcile_a_requeued_preempted_run(tmp_path):
     (tmp_path / "metadata").mkdir()
-    info = {"status": runs.PREEMPTED}
-    assert reconcile(info, tmp_path, JobStatus("1", runs.PENDING)) == runs.PENDING
-    assert reconcile(info, tmp_path, JobStatus("1", runs.FAILED, exit_code=3)) == runs.PREEMPTED  # not requeued
-    assert reconcile(info, tmp_path, None) == runs.PREEMPTED
-    assert reconcile({"status": runs.INTERRUPTED}, tmp_path, JobStatus("1", runs.TIMEOUT)) == runs.TIMEOUT
+    info = {"status": store.PREEMPTED}
+    assert reconcile(info, tmp_path, JobStatus("1", store.PENDING)) == store.PENDING
+    assert reconcile(info, tmp_path, JobStatus("1", store.FAILED, exit_code=3)) == store.PREEMPTED  # not requeued
+    assert reconcile(info, tmp_path, None) == store.PREEMPTED
+    assert reconcile({"status": store.INTERRUPTED}, tmp_path, JobStatus("1", store.TIMEOUT)) == store.TIMEOUT
 
 
 def test_generated_script_requeues_only_a_preempted_run_and_at_most_max_requeues(tmp_path):

@@ -1,0 +1,71 @@
+"""A run's true state, from its own record, its cancel marker and its scheduler's answer.
+
+The run's info says what its writer recorded (:mod:`mlxcore.store.liveness` corrects it for a writer that is
+gone); the scheduler says where the job is. The rules, in order:
+
+1. a PREEMPTED run whose job is back in the queue (it requeued itself to resume) shows the job's state;
+2. COMPLETE, FAILED and PREEMPTED recorded by the run itself win;
+3. a job the scheduler killed (TIMEOUT, CANCELLED, FAILED, PREEMPTED) while the run was interrupted or never
+   recorded an end shows as the scheduler saw it;
+4. a run whose cancel was requested and that was interrupted, never started or died is CANCELLED;
+5. a SUBMITTED or RUNNING run whose job is queued or running shows the job's state (RUNNING wins);
+6. a SUBMITTED run whose job the scheduler no longer knows (it answered, the job is not in the answer, and the
+   submission is older than a grace period) never started and never will: DEAD, with the reason (an orphan:
+   its launcher was killed, or the cluster forgot the job). ``rerun_failed`` picks it up.
+
+The scheduler's answer is duck-typed (``state``, ``reason``): the store does not import the schedulers.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import layout, liveness
+from .statuses import CANCELLED, COMPLETE, DEAD, FAILED, INTERRUPTED, PENDING, PREEMPTED, RUNNING, SUBMITTED, TIMEOUT
+
+#: a job submitted less than this long ago may not be in the scheduler's answer yet
+ORPHAN_GRACE_S = 30.0
+
+
+def reconcile_detail(info: dict[str, Any] | None, run_dir: Path | str, live: Any | None, *, answered: bool = False,
+                     record: dict[str, Any] | None = None, now: float | None = None) -> tuple[str, str | None]:
+    """``(status, reason)`` of a run (see the module docstring).
+
+    :param live: the scheduler's answer for the run's job (``None``: not in the answer).
+    :param answered: the scheduler was asked and answered (so a missing job is truly unknown to it).
+    :param record: the submission record (scheduler name, job id, submit time), for rule 6.
+    """
+    own, reason = liveness.judge(info, run_dir, now)
+    state = getattr(live, "state", None)
+    cancelled = layout.RunPaths(run_dir).cancel_marker.exists()
+    if own == PREEMPTED and state in (PENDING, RUNNING) and not cancelled:
+        return state, getattr(live, "reason", None)
+    if own in (COMPLETE, FAILED, PREEMPTED):
+        return own, reason
+    if state in (TIMEOUT, CANCELLED, FAILED, PREEMPTED):
+        return state, getattr(live, "reason", None)
+    if cancelled and own in (INTERRUPTED, SUBMITTED, DEAD):
+        return CANCELLED, "cancelled" if own == SUBMITTED else reason
+    if own in (SUBMITTED, RUNNING) and state in (PENDING, RUNNING):
+        return (RUNNING if own == RUNNING else state), getattr(live, "reason", None)
+    if own == SUBMITTED and live is None and answered and record and _older_than(record, ORPHAN_GRACE_S, now):
+        name, job = record.get("name", "its scheduler"), record.get("job_id")
+        return DEAD, f"never started: job {job} is no longer known to {name}"
+    return own, reason
+
+
+def reconcile(info: dict[str, Any] | None, run_dir: Path | str, live: Any | None, **kwargs: Any) -> str:
+    """The status of :func:`reconcile_detail`."""
+    return reconcile_detail(info, run_dir, live, **kwargs)[0]
+
+
+def _older_than(record: dict[str, Any], seconds: float, now: float | None) -> bool:
+    submitted = record.get("submit_time")
+    try:
+        when = datetime.fromisoformat(str(submitted)).timestamp()
+    except ValueError:
+        return True  # no time recorded: not a submission made a moment ago
+    return (now if now is not None else time.time()) - when > seconds
