@@ -25,19 +25,17 @@ def floor_round(path, n):
 
 
 def mlxcore_round(parent, n):
-    from mlxcore.loggers.files import FileLogger
-    from mlxcore.settings import LoggerSettings
+    import mlxcore
 
-    logger = FileLogger.open(LoggerSettings(parent_log_dir=parent))
-    logger.start({"log_id": logger.log_id})  # the background flush thread runs, as in a real run
-    log_metrics = logger.log_metrics
+    run = mlxcore.open_run(parent)  # the background flush thread runs, as in a real run
+    log_metrics = run.logger.log_metrics
     start = time.perf_counter()
     for d in rows(n):
         log_metrics(d, "train")
-    logger.close_streams()  # the last write is part of the cost
+    run.logger.close()  # the last write is part of the cost
     elapsed = time.perf_counter() - start
-    logger.finish("COMPLETE")
-    return elapsed, os.path.join(logger.log_dir, "metrics", "train.json")
+    run.finish("COMPLETE")
+    return elapsed, str(run.run.paths.stream("train"))
 
 
 def mlxp_round(parent, n):

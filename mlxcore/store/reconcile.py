@@ -48,7 +48,7 @@ def reconcile_detail(info: dict[str, Any] | None, run_dir: Path | str, live: Any
     if state in (TIMEOUT, CANCELLED, FAILED, PREEMPTED):
         return state, getattr(live, "reason", None)
     if cancelled and own in (INTERRUPTED, SUBMITTED, DEAD):
-        return CANCELLED, "cancelled" if own == SUBMITTED else reason
+        return CANCELLED, None if own == SUBMITTED else reason
     if own in (SUBMITTED, RUNNING) and state in (PENDING, RUNNING):
         return (RUNNING if own == RUNNING else state), getattr(live, "reason", None)
     if own == SUBMITTED and live is None and answered and record and _older_than(record, ORPHAN_GRACE_S, now):

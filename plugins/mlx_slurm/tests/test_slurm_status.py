@@ -127,6 +127,12 @@ def test_forgotten_jobs_are_judged_by_the_runs_info(launch, logs):
     rows = status_rows(logs)
     assert [(r["status"], r["detail"]) for r in rows.values()] == [
         (store.COMPLETE, None), (store.COMPLETE, None), (store.SUBMITTED, "unknown to slurm"), (store.CANCELLED, None)]
+    # past the grace period, a SUBMITTED run whose job squeue no longer knows never started, and never will
+    write_yaml(dirs[2] / "metadata" / SCHEDULER_FILE, {**read_yaml(dirs[2] / "metadata" / SCHEDULER_FILE),
+                                                     "submit_time": "2020-01-01T00:00:00+00:00"})
+    (dirs[2] / "metadata" / ".cache.json").unlink(missing_ok=True)
+    rows = status_rows(logs)
+    assert (rows[3]["status"], rows[3]["detail"]) == (store.DEAD, "never started: job 999993 is no longer known to slurm")
     from mlx_slurm.scheduler import SlurmScheduler
 
     assert SlurmScheduler().status(["999991"]) == {}  # squeue exits 1 for a single unknown id

@@ -34,7 +34,10 @@ def project(tmp_path: Path) -> Path:
     (root / "configs").mkdir(parents=True)
     (root / "main.py").write_text(TASK.read_text())
     (root / "configs" / "config.yaml").write_text((TASK.parent / "configs" / "config.yaml").read_text())
-    (root / "env.sh").write_text('export GREETING="$GREETING and env.sh"\n')
+    # what a user's env.sh does: activate the environment mlxcore is installed in (never whatever PATH held)
+    (root / "env.sh").write_text(f'export GREETING="$GREETING and env.sh"\nsource {Path(sys.executable).parent}/activate\n'
+                                 if (Path(sys.executable).parent / "activate").exists() else
+                                 f'export GREETING="$GREETING and env.sh"\nexport PATH={Path(sys.executable).parent}:$PATH\n')
     (root / "job.sh").write_text(JOB_SH)
     return root
 
