@@ -137,6 +137,12 @@ def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | N
     from .settings import check_plugin_choices
 
     check_plugin_choices(settings)  # an unknown logger, format or scheduler fails before anything is written
+    if not settings.use_logger:
+        needing = [name for name, on in (("use_scheduler", settings.use_scheduler), ("skip_completed",
+                   settings.skip_completed), ("rerun_failed", settings.rerun_failed), ("logger.forced_log_id",
+                   settings.logger.forced_log_id is not None)) if on]
+        if needing:
+            raise ConfigError(f"mlx.use_logger=false writes no run, so mlx.{needing[0]} cannot be used with it")
     composer = Composer(config_dir)
     if prepared is None and settings.use_version_manager:
         prepared = _prepare_code(settings)

@@ -21,6 +21,7 @@ from .compose import Composer, resolve
 from .context import Context, StopRequest
 from .errors import ConfigError
 from .identity import PointFilter, config_identity
+from .loggers.null import NullLogger
 from .loggers.streams import StreamTee
 from .overrides import ConfigOverride
 from .session import process_info, start_run
@@ -137,13 +138,16 @@ def run_point(
     if seeding_function is not None and "seed" not in cfg:
         raise ConfigError("a seeding_function was given but the config has no 'seed' key; add 'seed: 0' to config.yaml")
     info = {**process_info([o.text for o in overrides], composer.config_dir), "config_identity": identity}
+    if not settings.use_logger:
+        return _run_unlogged(task, cfg, settings, seeding_function, stop, info)
     metadata: dict[str, Any] = {}
     if prepared is not None:
         metadata.update(prepared.files)
         info["version"] = dict(prepared.record)
     session = start_run(runs, settings, info, resolved, metadata, log_id)
     ctx = Context(config=cfg, mlx=settings, info=session.info, logger=session.logger, stop=stop)
-    status, fields, exit_code = store.RUNNING, {}, 0
+    status, exit_code = store.RUNNING, 0
+    fields: dict[str, Any] = {}
     try:
         with StreamTee(session.log_dir) if settings.logger.log_streams_to_file else nullcontext():
             if seeding_function is not None:
@@ -176,3 +180,21 @@ def run_point(
     if recorded == store.FAILED and exit_code == 0:  # its metric rows could not all be written
         exit_code = 1
     return RunOutcome(session.log_id, recorded, exit_code)
+
+
+def _run_unlogged(task: Callable[[Context], Any], cfg: Any, settings: Settings,
+                  seeding_function: Callable[[Any], Any] | None, stop: StopRequest, info: dict[str, Any]) -> RunOutcome:
+    """``mlx.use_logger=false``: the task runs with a :class:`~mlxcore.loggers.null.NullLogger`; nothing is written."""
+    logger = NullLogger()
+    logger.info = info
+    ctx = Context(config=cfg, mlx=settings, info=info, logger=logger, stop=stop)  # type: ignore[arg-type]
+    if seeding_function is not None:
+        seeding_function(cfg.seed)
+    try:
+        task(ctx)
+    except Exception:
+        log.error("the task failed:\n%s", traceback.format_exc().rstrip())
+        return RunOutcome(None, store.FAILED, 1)
+    if ctx.should_stop:
+        return RunOutcome(None, store.PREEMPTED, store.PREEMPTED_EXIT_CODE)
+    return RunOutcome(None, store.COMPLETE)

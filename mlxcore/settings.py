@@ -59,6 +59,9 @@ class PluginSection:
 @dataclass
 class Settings:
     logger: LoggerSettings = field(default_factory=LoggerSettings)
+    #: give each run a directory and a logger; false: the task runs and nothing is written (``ctx.logger`` keeps
+    #: nothing, ``load_checkpoint`` finds nothing)
+    use_logger: bool = True
     #: submit each sweep point to ``scheduler`` instead of running it in this process
     use_scheduler: bool = False
     scheduler: PluginSection = field(default_factory=lambda: PluginSection("local"))

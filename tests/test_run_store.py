@@ -142,7 +142,8 @@ def test_leftover_temporary_files_are_removed_when_the_run_starts_again(tmp_path
     run = mlxcore.open_run(tmp_path)
     run.logger.log_checkpoint({"a": 1}, log_name="ckpt")
     run.finish("INTERRUPTED")
-    junk = [tmp_path / "1" / "checkpoints" / ".ckpt.pickle.abcd1234.tmp", tmp_path / "1" / "metadata" / ".info.yaml.x.tmp"]
+    junk = [tmp_path / "1" / "checkpoints" / ".ckpt.pickle.abcd1234.tmp",
+            tmp_path / "1" / "metadata" / ".info.yaml.x.tmp"]
     for path in junk:
         path.write_bytes(b"half")
     resumed = mlxcore.open_run(tmp_path, log_id=1)
@@ -151,7 +152,7 @@ def test_leftover_temporary_files_are_removed_when_the_run_starts_again(tmp_path
     resumed.finish()
 
 
-# -- runs appear whole; statuses that tell the truth --------------------------------------------------------------------
+# -- runs appear whole; statuses that tell the truth ----------------------------------------------------------------
 def test_a_run_directory_appears_with_its_info_and_format(tmp_path):
     run = mlxcore.open_run(tmp_path, config={"lr": 0.1})
     info = yaml.safe_load((run.log_dir / "metadata" / "info.yaml").read_text())
@@ -192,7 +193,7 @@ def test_status_transitions_are_checked(tmp_path):
     assert [h["status"] for h in run.read_info()["history"]] == ["FAILED"]
 
 
-# -- orphans and failed submissions --------------------------------------------------------------------------------------
+# -- orphans and failed submissions ----------------------------------------------------------------------------------
 def _backdate_submissions(logs: Path, seconds: float) -> None:
     for record_file in logs.glob("*/metadata/scheduler.yaml"):
         record = yaml.safe_load(record_file.read_text())
@@ -305,7 +306,7 @@ def test_config_keys_that_differ_only_by_case_are_refused_before_anything_is_wri
     assert project.run_ids() == []
 
 
-# -- the store owns the run directory ------------------------------------------------------------------------------------
+# -- the store owns the run directory --------------------------------------------------------------------------------
 PACKAGE = Path(mlxcore.__file__).parent
 
 
@@ -365,3 +366,14 @@ def test_no_module_outside_the_store_spells_a_file_of_a_run():
             if pattern.search(line) and not line.lstrip().startswith(("#", '"', "'")):
                 offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_logging_off_runs_the_task_and_writes_nothing(project):
+    result = project.run("x=1,2", "mode=resume", "+epochs=2", "+mlx.use_logger=false")
+    assert result.returncode == 0, result.stderr
+    assert not project.logs.exists() and not (project.root / "log.stdout").exists()
+    failed = project.run("mode=fail", "+mlx.use_logger=false")
+    assert failed.returncode == 1 and "boom at x=1" in failed.stderr and not project.logs.exists()
+    refused = project.run("+mlx.use_logger=false", "+mlx.use_scheduler=true")
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        "mlxcore: error: mlx.use_logger=false writes no run, so mlx.use_scheduler cannot be used with it")

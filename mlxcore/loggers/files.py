@@ -132,7 +132,8 @@ class FileLogger(RunLogger):
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
             if isinstance(exc, Exception) and not isinstance(exc, ArtifactError):
-                raise ArtifactError(f"cannot save {path.name!r} as {serializer.name}: {type(exc).__name__}: {exc}") from exc
+                raise ArtifactError(
+                    f"cannot save {path.name!r} as {serializer.name}: {type(exc).__name__}: {exc}") from exc
             raise
         return path
 
@@ -176,7 +177,8 @@ class FileLogger(RunLogger):
         if not candidates:
             if default is not MISSING:
                 return default
-            raise CheckpointNotFoundError(f"run {self.log_id} has no checkpoint {log_name!r} (in {self.paths.checkpoints})")
+            raise CheckpointNotFoundError(
+                f"run {self.log_id} has no checkpoint {log_name!r} (in {self.paths.checkpoints})")
         fmt, path = max(candidates.items(), key=lambda item: item[1].stat().st_mtime)
         return self._load(path, self._serializer(fmt))
 

@@ -30,7 +30,9 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 #: a file name's longest form in bytes on common file systems (ext4, xfs, NFS)
 NAME_MAX = 255
 
-_encode = json.JSONEncoder(default=to_builtin, allow_nan=True, ensure_ascii=False).encode
+_encode = json.JSONEncoder(default=to_builtin, allow_nan=True).encode
+#: the same without escaping: only to find text that is not valid Unicode (a lone surrogate)
+_encode_raw = json.JSONEncoder(default=to_builtin, allow_nan=True, ensure_ascii=False).encode
 
 
 class MetricsWriteError(MlxcoreError, OSError):
@@ -71,10 +73,11 @@ def encode_row(row: Any) -> str:
         raise TypeError("log_metrics: the row cannot be written as JSON") from None  # pragma: no cover
     if "" in row:
         raise BadRowError("log_metrics: a key is the empty string; name every metric")
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadRowError(f"log_metrics: {_bad_text(row)} is not valid Unicode (a lone surrogate?)") from None
+    if "\\ud" in line:  # a surrogate escaped: a valid pair (an emoji) or a lone one, which no reader takes
+        try:
+            _encode_raw(row).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRowError(f"log_metrics: {_bad_text(row)} is not valid Unicode (a lone surrogate?)") from None
     return line
 
 
@@ -95,7 +98,7 @@ def _bad_text(row: dict[Any, Any]) -> str:
         except UnicodeEncodeError:
             return f"a key ({key!r})"
         try:
-            _encode(value).encode("utf-8")
+            _encode_raw(value).encode("utf-8")
         except UnicodeEncodeError:
             return f"the value of key {key!r}"
     return "the row"  # pragma: no cover

@@ -106,11 +106,11 @@ def observe(logs: Path, ids: Iterable[int] | None = None, statuses: Iterable[str
         job_id = job_of.get(run_dir) or (str(record["job_id"]) if record and record.get("job_id") is not None else None)
         answered = name in live and job_id in by_scheduler.get(name or "", [])
         answer = live.get(name or "", {}).get(job_id or "")
-        status, reason = store.reconcile_detail(info, run_dir, answer, answered=answered, record=record)
+        status, detail = store.reconcile_detail(info, run_dir, answer, answered=answered, record=record)
         # the job's exit code once the scheduler says it ended (a task that wrote FAILED may still be exiting)
         ended = answer is not None and answer.state in store.FINAL_STATUSES
-        exit_code = answer.exit_code if ended and status in (store.FAILED, store.TIMEOUT, store.CANCELLED) else None
-        detail = reason
+        exit_code = answer.exit_code if answer is not None and ended and status in (
+            store.FAILED, store.TIMEOUT, store.CANCELLED) else None
         error = (info or {}).get("error")
         if isinstance(error, dict) and status == store.FAILED:
             detail = f"{error.get('type', 'error')}: {error.get('message', '')}".strip()

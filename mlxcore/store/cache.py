@@ -43,7 +43,8 @@ def load(metadata_dir: str | Path) -> dict[str, Any]:
 
 
 def lookup(files: dict[str, Any], name: str, raw: bytes) -> tuple[bool, Any]:
-    """``(True, data)`` when ``files`` holds a copy of exactly ``raw`` (the bytes of ``name``), else ``(False, None)``."""
+    """``(True, data)`` when ``files`` holds a copy of exactly ``raw`` (the bytes of ``name``), else
+    ``(False, None)``."""
     entry = files.get(name)
     if isinstance(entry, dict) and entry.get("sha1") == digest(raw) and "data" in entry:
         return True, entry["data"]

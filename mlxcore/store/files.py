@@ -72,7 +72,7 @@ def read_bytes(path: str) -> bytes:
     ``open()``'s buffered file object costs three times as much for files this size. Raises ``OSError``."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             chunk = os.read(fd, 1 << 16)
             if not chunk:

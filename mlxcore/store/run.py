@@ -59,7 +59,8 @@ class Run:
         except FileNotFoundError:
             return None
         except Exception as exc:  # noqa: BLE001 - yaml errors and torn files: the caller decides
-            raise RunError(f"run {self.log_id}: cannot read {self.paths.info}: {' '.join(str(exc).split())[:200]}") from None
+            reason = " ".join(str(exc).split())[:200]
+            raise RunError(f"run {self.log_id}: cannot read {self.paths.info}: {reason}") from None
         self._info = data if isinstance(data, dict) else {}
         return self._info
 

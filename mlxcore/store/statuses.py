@@ -56,7 +56,8 @@ def check_transition(log_id: int, old: str | None, new: str) -> None:
     writer records as a DEAD attempt first: that path calls this with ``old`` DEAD.
     """
     if new not in WRITTEN_STATUSES:
-        raise StatusError(f"run {log_id}: {new!r} is not a status a run records; valid: {', '.join(sorted(WRITTEN_STATUSES))}")
+        valid = ", ".join(sorted(WRITTEN_STATUSES))
+        raise StatusError(f"run {log_id}: {new!r} is not a status a run records; valid: {valid}")
     allowed = _ALLOWED.get(old, frozenset({SUBMITTED, RUNNING}))  # DEAD, UNKNOWN: start again
     if new not in allowed:
         raise StatusError(f"run {log_id}: cannot go from {old} to {new}")

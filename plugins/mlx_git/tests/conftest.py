@@ -144,8 +144,10 @@ def project(tmp_path: Path) -> GitProject:
     ``data/`` is ignored by git (data is not code) and ``logs/`` is not (mlxcore recognises its own)."""
     root = tmp_path / "project dir"
     init_repository(root)
+    # no bytecode: the tests compare `git status` exactly, and __pycache__/ in helpers/ (imported by the probe)
+    # would be an untracked entry or not depending on the caller's environment (CI has no PYTHONDONTWRITEBYTECODE)
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "MLXCORE_LOCAL_STATE": str(tmp_path / "local"),
-           "MLXCORE_LOG_LEVEL": "INFO"}
+           "MLXCORE_LOG_LEVEL": "INFO", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
     proj = GitProject(root, tmp_path / "snapshots", env)
     proj.write("main.py", PROBE)
