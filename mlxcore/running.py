@@ -26,6 +26,7 @@ from .loggers.streams import StreamTee
 from .overrides import ConfigOverride
 from .session import process_info, start_run
 from .settings import Settings
+from .signals import deferred
 from .store import RunStore
 from .version_managers import PreparedCode
 
@@ -80,17 +81,6 @@ def signal_handlers(stop: StopRequest, stop_signals: list[str]) -> Iterator[None
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM while the final status is written; they are delivered right after."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def _resume_overrides(run: Any, overrides: list[ConfigOverride], config_dir: Path) -> list[ConfigOverride]:
@@ -175,7 +165,7 @@ def run_point(
         fields["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
         log.error("run %s failed:\n%s", session.log_id, traceback.format_exc().rstrip())
     finally:
-        with signals_deferred():
+        with deferred():
             recorded = session.finish(status, **fields)
     if recorded == store.FAILED and exit_code == 0:  # its metric rows could not all be written
         exit_code = 1

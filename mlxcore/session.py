@@ -31,6 +31,7 @@ from .loggers.base import RunLogger
 from .loggers.metrics import MetricsWriteError
 from .plugins import get_logger_class
 from .settings import Settings, build_settings
+from .signals import deferred
 from .store import COMPLETE, FAILED, INTERRUPTED, RunStore, RunWriter, layout
 
 log = logging.getLogger(__name__)
@@ -115,14 +116,15 @@ class RunSession:
         Calling it again does nothing."""
         if self.status is not None:
             return self.status
-        try:
-            self.logger.close()
-        except MetricsWriteError as exc:
-            log.error("run %s: %s", self.log_id, exc)
-            status = FAILED
-            fields["error"] = {"type": "MetricsWriteError", "message": str(exc)}
-        self.status = status
-        self.writer.finish(status, **fields)
+        with deferred():  # a Ctrl-C now would lose buffered rows and leave the run RUNNING: it waits till the end
+            try:
+                self.logger.close()
+            except MetricsWriteError as exc:
+                log.error("run %s: %s", self.log_id, exc)
+                status = FAILED
+                fields["error"] = {"type": "MetricsWriteError", "message": str(exc)}
+            self.status = status
+            self.writer.finish(status, **fields)
         return status
 
     def __enter__(self) -> RunSession:
@@ -152,19 +154,21 @@ def start_run(store: RunStore, settings: Settings, info: dict[str, Any], config:
     files = {layout.SETTINGS: settings.to_dict(), **(metadata or {})}
     existing = store.get(log_id) if log_id is not None else None
     interval = settings.logger.heartbeat_interval
-    if existing is not None:
-        writer = RunWriter.attach(existing, info, files, interval, config,
-                                  allow_config_change=settings.allow_config_change)
-    else:
-        if config is not None:
-            files = {layout.CONFIG: config, **files}
-        writer = RunWriter.create(store, info, files, interval, log_id=log_id)
-    try:
-        logger = logger_cls.attach(writer.run, settings.logger)
-        logger.start()
-    except BaseException as exc:
-        writer.finish(FAILED, error={"type": type(exc).__name__, "message": str(exc)})
-        raise
+    with deferred():  # a run starts whole: an interrupt waits until it is RUNNING with its logger
+        if existing is not None:
+            writer = RunWriter.attach(existing, info, files, interval, config,
+                                      allow_config_change=settings.allow_config_change)
+        else:
+            if config is not None:
+                files = {layout.CONFIG: config, **files}
+            writer = RunWriter.create(store, info, files, interval, log_id=log_id)
+        try:
+            logger = logger_cls.attach(writer.run, settings.logger)
+            logger.start()
+        except BaseException as exc:
+            status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+            writer.finish(status, error={"type": type(exc).__name__, "message": str(exc)})
+            raise
     return RunSession(writer, logger, config)
 
 

@@ -131,22 +131,26 @@ def test_a_run_waiting_in_a_scheduler_shows_its_job_id_and_submit_time(task, tmp
         subprocess.run([sys.executable, "-m", "mlxcore", "cancel", str(task.logs), "--all"], env=env, capture_output=True, timeout=60)
 
 
-def test_a_torn_line_left_by_a_crash_is_skipped_and_the_resumed_rows_are_kept(task, caplog):
+def test_a_torn_line_left_by_a_crash_is_skipped_and_cut_when_the_run_resumes(task, caplog):
     task.run("epochs=3")
     train = task.logs / "1" / "metrics" / "train.json"
     data = train.read_bytes()
     train.write_bytes(data[:-10])  # the process died in the middle of writing its last line
-    task.run("epochs=5", "+mlx.logger.forced_log_id=1", "+mlx.allow_config_change=true")  # appends after the torn line
     with caplog.at_level("WARNING", logger="mlxcore.reader"):
         reader = DuckDBReader(task.logs)
     assert reader.last_refresh.skipped_lines == {(1, "train"): 1}
     assert "skipped 1 unreadable metric line(s): run 1 metrics/train.json (1)" in caplog.text
     assert reader.skipped_lines().values.tolist() == [[1, "train", 1]]
+    assert reader.metrics("train", keys=["epoch"])["epoch"].tolist() == [0, 1]
+    reader.close()
+    # the resumed run's writer cuts the torn line first: its own rows start on a line of their own
+    task.run("epochs=5", "+mlx.logger.forced_log_id=1", "+mlx.allow_config_change=true")
+    assert train.read_bytes().startswith(data[: data.rindex(b"\n", 0, len(data) - 10) + 1])
+    reader = DuckDBReader(task.logs)
+    assert reader.last_refresh.skipped_lines == {}
     rows = reader.metrics("train", keys=["epoch"])
-    # lines: epochs 0, 1, then the torn epoch 2 glued to the resumed epoch 0, then epochs 1-4
-    assert rows["_row"].tolist() == [0, 1, 3, 4, 5, 6]
-    assert rows["epoch"].tolist() == [0, 1, 1, 2, 3, 4]
-    assert reader.filter(columns=["train.epoch.last", "train.epoch.count"]).values.tolist() == [[4, 6]]
+    assert rows["epoch"].tolist() == [0, 1, 0, 1, 2, 3, 4]
+    assert reader.filter(columns=["train.epoch.last", "train.epoch.count"]).values.tolist() == [[4, 7]]
 
 
 def _tree_digest(root: Path) -> str:

@@ -14,6 +14,7 @@ from ..errors import ArtifactError, CheckpointNotFoundError, ConfigError, Unknow
 from ..plugins import get_plugin_manager
 from ..serializers import FunctionSerializer, Serializer
 from ..settings import LoggerSettings
+from ..signals import block_in_this_thread
 from ..store import Run, file_mode, layout
 from . import summaries
 from .base import MISSING, RunLogger
@@ -67,8 +68,12 @@ class FileLogger(RunLogger):
         stream = self._streams.get(log_name)
         if stream is None:
             stream = self._open_stream(log_name)
-        stream.append(line)
-        stream.summary.add(metrics, line)
+        try:
+            stream.append(line)
+            stream.summary.add(metrics, line)
+        except BaseException:  # an interrupt between the two: the summary may miss this row; the reader parses
+            stream.summary.valid = False
+            raise
 
     def _open_stream(self, log_name: str) -> MetricStream:
         check_name(log_name, "log_name", layout.STREAM_SUFFIX)
@@ -193,6 +198,7 @@ class _Ticker(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        block_in_this_thread()
         failing = False
         while not self._stop_event.wait(max(self.owner.settings.flush_interval, 0.01)):
             try:

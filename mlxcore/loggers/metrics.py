@@ -15,6 +15,7 @@ A killed process loses at most the rows of its last unflushed second, never the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -24,6 +25,8 @@ from typing import Any
 from ..errors import ConfigError, MlxcoreError
 from ..serializers import to_builtin
 from . import summaries
+
+log = logging.getLogger(__name__)
 
 FLUSH_BYTES = 1 << 16
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -104,6 +107,29 @@ def _bad_text(row: dict[Any, Any]) -> str:
     return "the row"  # pragma: no cover
 
 
+def cut_torn_tail(path: Path, fd: int) -> int:
+    """Cut a line left unfinished at the end of ``path`` (its writer was killed mid-write) so that appended rows
+    start on a line of their own; returns the size. Safe: the caller is the run's only writer."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0
+    with open(path, "rb") as handle:
+        handle.seek(max(0, size - (1 << 16)))
+        tail = handle.read()
+    if tail.endswith(b"\n"):
+        return size
+    end = tail.rfind(b"\n")
+    if end < 0 and size > len(tail):  # a last line longer than 64 KiB: look further back
+        with open(path, "rb") as handle:
+            end = handle.read().rfind(b"\n")
+        keep = end + 1
+    else:
+        keep = size - len(tail) + end + 1
+    log.warning("%s: cutting a torn last line (%d bytes) left by a writer that was killed", path, size - keep)
+    os.ftruncate(fd, keep)
+    return keep
+
+
 class MetricStream:
     """One ``metrics/<name>.json`` file opened for appending, with its running summary (:mod:`.summaries`).
 
@@ -113,7 +139,7 @@ class MetricStream:
     def __init__(self, path: Path, stored: dict[str, Any] | None = None) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        size = os.fstat(self._fd).st_size
+        size = cut_torn_tail(path, self._fd)
         self.summary = summaries.resume(path.stem, size, stored or {})
         self._lines: list[str] = []
         self._size = 0
@@ -142,21 +168,27 @@ class MetricStream:
         return len(self._lines)
 
     def _write_buffer(self) -> None:
+        """Write the buffer. What reached the file is measured by its size (this process is the run's only
+        writer), so an interrupt (Ctrl-C, SIGTERM) landing anywhere here never leaves written rows buffered
+        to be written twice, nor a torn line."""
         data = "".join(self._lines).encode("utf-8")
-        written = 0
+        start = os.fstat(self._fd).st_size
         try:
+            written = 0
             while written < len(data):
                 written += os.write(self._fd, data[written:])
+            self.error = None
         except OSError as exc:
             self.error = exc
-            self._keep_unwritten(data, written)
-            return
-        self.error = None
-        self._lines, self._size = [], 0
+        finally:
+            self._keep_unwritten(data, os.fstat(self._fd).st_size - start)
 
     def _keep_unwritten(self, data: bytes, written: int) -> None:
         """After a failed write of ``data`` of which ``written`` bytes reached the file: cut the file back to the
         last whole line written and keep every line after it for the next flush."""
+        if written >= len(data):
+            self._lines, self._size = [], 0
+            return
         whole = data.rfind(b"\n", 0, written) + 1  # bytes of complete lines on disk
         if whole < written:
             try:

@@ -11,6 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
+from ..signals import block_in_this_thread
+
 
 class _FdTee:
     def __init__(self, fd: int, path: Path) -> None:
@@ -25,6 +27,7 @@ class _FdTee:
         self.thread.start()
 
     def _pump(self) -> None:
+        block_in_this_thread()
         while True:
             chunk = os.read(self.read_end, 65536)
             if not chunk:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..loggers import summaries
+from ..signals import block_in_this_thread
 from ..store.files import read_bytes
 from . import scan, tables
 from .logged import LoggedSummaries
@@ -31,6 +32,7 @@ class Survey(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        block_in_this_thread()
         try:
             self.found = scan.survey(self.root)
         except BaseException as exc:  # re-raised by the main thread
@@ -76,6 +78,7 @@ class RunReader(threading.Thread):
         self._handed_over = False  # every batch (and the end marker) is in the queue
 
     def run(self) -> None:
+        block_in_this_thread()
         try:
             meta_ns: dict[int, int] = {}
             sizes: dict[int, list[tuple[str, int, int]]] = {}

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import RunError
+from ..signals import block_in_this_thread
 from .files import now_iso
 from .layout import RunPaths
 
@@ -250,6 +251,7 @@ class _Heartbeat(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        block_in_this_thread()
         while not self._stop_event.wait(self.interval):
             try:
                 os.utime(self.paths.heartbeat)
