@@ -33,6 +33,7 @@ from mlxcore import store
 from mlxcore.errors import ConfigError, SchedulerError, SubmissionError
 from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_command
 from mlxcore.schedulers.script import JOB_IDS_FILE
+from mlxcore.store.layout import METADATA
 
 from . import options as opts
 from .paths import ensure_reachable, job_name, param_line, reachable
@@ -113,7 +114,7 @@ class OarScheduler(Scheduler):
         limit = int(self.options["max_resubmissions"])
         return [
             # every attempt of the run added its job id to metadata/job_ids: the resubmissions so far are one less
-            f'attempts=$(grep -c . "$run_dir/metadata/{JOB_IDS_FILE}" 2>/dev/null); attempts=${{attempts:-1}}',
+            f'attempts=$(grep -c . "$run_dir/{METADATA}/{JOB_IDS_FILE}" 2>/dev/null); attempts=${{attempts:-1}}',
             f'if [ "$attempts" -gt {limit} ]; then',
             f'  echo "mlxcore: run preempted after {limit} resubmission(s) (mlx.scheduler.max_resubmissions): '
             'not resubmitted" >&2',
