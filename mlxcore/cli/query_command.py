@@ -150,7 +150,17 @@ def query_command(logs: Path, filter_string: str, sql: str | None, columns: str 
                 chosen = [c.strip() for c in columns.split(",") if c.strip()]
             query = reader.filter_sql(filter_string, chosen or default_columns(reader.columns))
         names, rows = reader.rows(query)
+        problems = reader.problems
     finally:
         progress.stop()
         reader.close()
     write_result(names, rows, fmt)
+    report_problems(logs, problems)
+
+
+def report_problems(logs: Path, problems: list[dict[str, Any]]) -> None:
+    """One line on stderr when runs could not all be read, with where to look."""
+    if problems:
+        runs = len({p["log_id"] for p in problems})
+        click.echo(f"mlxcore: {len(problems)} problem(s) in {runs} run(s) of {logs}: the other runs are all here; "
+                   f"see mlxcore query {logs} --sql 'SELECT * FROM problems'", err=True)

@@ -61,8 +61,10 @@ def human(seconds: float | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def details(logs: Path, log_ids: list[int], metrics: list[str]) -> tuple[list[str], dict[int, dict[str, Any]]]:
-    """The varying config columns plus the metric columns, and their values by log id (from the catalog)."""
+def details(logs: Path, log_ids: list[int], metrics: list[str]
+            ) -> tuple[list[str], dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """The varying config columns plus the metric columns, their values by log id (from the catalog), and what
+    the reader could not read (:attr:`mlxcore.reader.engine.DuckDBReader.problems`)."""
     from ..reader.metrics import q
     from .query_command import open_reader
 
@@ -70,8 +72,9 @@ def details(logs: Path, log_ids: list[int], metrics: list[str]) -> tuple[list[st
     try:
         wanted_metrics = [reader.schema().column(metric_column(m), "--metric") for m in metrics]
         config = [c for c in reader.columns if c.startswith("config.")]
+        problems = reader.problems
         if not log_ids:
-            return [], {}
+            return [], {}, problems
         names, rows = reader.rows(
             f"SELECT log_id, {', '.join(q(c) for c in [*config, *wanted_metrics]) or 'NULL'} FROM runs "
             f"WHERE log_id IN ({', '.join(str(i) for i in log_ids)})", what="status")
@@ -79,7 +82,7 @@ def details(logs: Path, log_ids: list[int], metrics: list[str]) -> tuple[list[st
         reader.close()
     values = {int(row[0]): dict(zip(names[1:], row[1:])) for row in rows}
     varying = [c for c in config if len({json.dumps(v.get(c), default=str) for v in values.values()}) > 1]
-    return [*varying, *wanted_metrics], values
+    return [*varying, *wanted_metrics], values, problems
 
 
 def table(states: list[RunState], columns: list[str], values: dict[int, dict[str, Any]]) -> str:
@@ -109,14 +112,20 @@ def snapshot(logs: Path, ids: set[int] | None, statuses: tuple[str, ...], metric
     states = select(collect(logs, ids), statuses)
     if not states:
         return states, "no runs"
+    problems: list[dict[str, Any]] = []
     try:
-        columns, values = details(logs, [s.log_id for s in states], metrics)
+        columns, values, problems = details(logs, [s.log_id for s in states], metrics)
     except MlxcoreError as exc:
         if metrics:  # the user asked for these columns: a bad metric name is their error to see
             raise
         log.warning("config values not shown: %s", exc)
         columns, values = [], {}
-    return states, f"{table(states, columns, values)}\n{summary(states)}"
+    text = f"{table(states, columns, values)}\n{summary(states)}"
+    if problems:
+        runs = len({p["log_id"] for p in problems})
+        text += (f"\n{len(problems)} problem(s) in {runs} run(s) could not be read; the other runs are all here: "
+                 f"see mlxcore query {logs} --sql 'SELECT * FROM problems'")
+    return states, text
 
 
 @click.command("status")

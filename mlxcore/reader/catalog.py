@@ -27,13 +27,14 @@ parsed then: its summary is stored and its rows wait until a query reads the str
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ from .workers import Progress, RunReader, Survey
 log = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.duckdb"
+#: how long a writer waits for another process's refresh to end
+WRITER_LOCK_TIMEOUT = 120.0
 
 
 @dataclass
@@ -74,6 +77,17 @@ class _Stored:
     shape: dict[str, Any] | None = None
 
 
+@dataclass
+class _Plan:
+    """What a refresh will do: :attr:`needed` is False when the catalog is up to date."""
+
+    stats: RefreshStats
+    on_disk: dict[int, str]
+    stamps: dict[int, tuple[int | None, str | None]]
+    dead: dict[int, str]
+    needed: bool
+
+
 def default_catalog_path(root: Path) -> Path:
     """``<root>/.mlxcore/catalog.duckdb`` when writable, else a per-user cache path unique to ``root``."""
     state = root / store.STATE_DIR
@@ -93,6 +107,8 @@ class Catalog:
         if not self.root.is_dir():
             raise QueryError(f"logs directory {str(self.root)!r} does not exist or is not a directory")
         self.path = Path(path).expanduser().absolute() if path else default_catalog_path(self.root)
+        #: a path the user chose may name a file of theirs: it is replaced only when it is an mlxcore catalog
+        self.chosen = path is not None
         self.racy_ns = int(racy_seconds * 1e9)
         self.connection = QueryConnection(self.path)
         #: the columns of ``runs`` and of each stream, and the tables a query may read (see
@@ -105,6 +121,9 @@ class Catalog:
 
         if not self.path.exists():
             return None
+        if self.chosen and not _duckdb_file(self.path):
+            raise QueryError(f"{self.path} exists and is not an mlxcore catalog; refusing to replace it: give the "
+                             "path of a new file, or of an mlxcore catalog")
         try:
             with self.connection.attached() as con:
                 meta = dict(con.execute("SELECT key, value FROM mlxcore_meta").fetchall())
@@ -128,6 +147,19 @@ class Catalog:
             return None
         return stored
 
+    def _is_a_catalog(self) -> bool:
+        """The file at :attr:`path` is a DuckDB database holding mlxcore's tables (of any schema version)."""
+        import duckdb
+
+        if not _duckdb_file(self.path):
+            return False
+        try:
+            with self.connection.attached() as con:
+                return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
+                                        " AND table_name = 'mlxcore_meta'").fetchone()[0])
+        except (OSError, duckdb.Error, QueryError):
+            return False
+
     def load_shape(self) -> dict[str, Any]:
         """:attr:`shape`, read from the catalog when no refresh read it."""
         if self.shape is None:
@@ -139,7 +171,12 @@ class Catalog:
         return self.shape
 
     def refresh(self, progress: Progress | None = None) -> RefreshStats:
-        """Bring the catalog up to date with the logs directory; see the module docstring."""
+        """Bring the catalog up to date with the logs directory; see the module docstring.
+
+        Exactly once, however many processes refresh at the same time: what to change is decided from a first
+        look (nothing to do: done, without writing), then decided again under the writers' lock from the
+        catalog as it is then (another process may have done the work meanwhile), and applied in one
+        transaction while that lock is held."""
         started = time.perf_counter()
         scan_start = time.time_ns()
         survey = Survey(self.root)  # the stat of every run, while DuckDB starts and reads the stored state
@@ -148,15 +185,59 @@ class Catalog:
             stored = self._stored()
         finally:
             survey.join()
+        plan = self._plan(survey.found, stored, scan_start)
+        if plan.needed:
+            with self.writer_lock():
+                plan = self._plan(survey.found, self._stored(), scan_start)
+                if plan.needed:
+                    surveyed = {log_id: stamp for log_id, (_, stamp) in survey.found.items()}
+                    self.shape = self._apply(plan.on_disk, plan.stamps, plan.stats, plan.dead, scan_start, progress,
+                                             surveyed)
+        stats = plan.stats
+        stats.seconds = time.perf_counter() - started
+        log.debug("catalog %s: %d runs, %d re-read, %d removed in %.3f s", self.path, stats.runs,
+                  len(stats.changed), len(stats.removed), stats.seconds)
+        return stats
+
+    @contextlib.contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Held by whoever writes the catalog (a refresh, loading rows), across processes and hosts sharing the
+        directory: the decision of what to write and the write happen under it (``<catalog>.lock``, flock)."""
+        lock_path = Path(f"{self.path}.lock")
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise QueryError(f"cannot write the catalog {self.path}: {exc.strerror or exc}; "
+                             "pass another catalog path") from None
+        try:
+            deadline = time.monotonic() + WRITER_LOCK_TIMEOUT
+            delay = 0.005
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise QueryError(f"the catalog {self.path} is being written by another process for more "
+                                         f"than {WRITER_LOCK_TIMEOUT:.0f} s; try again later") from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.25)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _plan(self, found: dict[int, tuple[str, int | None]], stored: _Stored | None, scan_start: int) -> _Plan:
+        """What a refresh must change, from the survey of the logs directory and what the catalog holds."""
         stats = RefreshStats(rebuilt=stored is None)
         stored = stored or _Stored()
-        on_disk = {log_id: path for log_id, (path, _) in survey.found.items()}
+        on_disk = {log_id: path for log_id, (path, _) in found.items()}
         finished = stored.finished
         # runs known not finished are compared by signature here; every other run not settled by its stamp
         # (new, or finished and changed) is read again, and the reader thread takes its stamp first
         stamps: dict[int, tuple[int | None, str | None]] = {}
         changed: list[int] = []
-        for log_id, (path, stamp) in survey.found.items():
+        for log_id, (path, stamp) in found.items():
             if stamp is not None and finished.get(log_id) == stamp:
                 continue
             if not scan.is_run_dir(path):
@@ -182,13 +263,8 @@ class Catalog:
                 dead[log_id] = now
         stats.status_changed = sorted(dead)
         self.shape = stored.shape
-        if stats.rebuilt or stats.changed or stats.removed or dead or self.shape is None:
-            surveyed = {log_id: stamp for log_id, (_, stamp) in survey.found.items()}
-            self.shape = self._apply(on_disk, stamps, stats, dead, scan_start, progress, surveyed)
-        stats.seconds = time.perf_counter() - started
-        log.debug("catalog %s: %d runs, %d re-read, %d removed in %.3f s", self.path, stats.runs,
-                  len(stats.changed), len(stats.removed), stats.seconds)
-        return stats
+        needed = bool(stats.rebuilt or stats.changed or stats.removed or dead or self.shape is None)
+        return _Plan(stats, on_disk, stamps, dead, needed)
 
     def _apply(self, on_disk: dict[int, str], stamps: dict[int, tuple[int | None, str | None]],
                stats: RefreshStats, dead: dict[int, str], scan_start: int, progress: Progress | None,
@@ -202,6 +278,10 @@ class Catalog:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 if stats.rebuilt:
+                    if self.chosen and self.path.exists() and not self._is_a_catalog():
+                        reader.stop()
+                        raise QueryError(f"{self.path} exists and is not an mlxcore catalog; refusing to replace "
+                                         "it: give the path of a new file, or of an mlxcore catalog")
                     for suffix in CATALOG_FILES:
                         Path(f"{self.path}{suffix}").unlink(missing_ok=True)
                 con = stack.enter_context(self.connection.attached(write=True))
@@ -225,6 +305,7 @@ class Catalog:
                         log.warning("run %s: %s", record.log_id, problem)
                 reshaped |= tables.upsert_runs(con, rows, stats.removed)
                 tables.write_state(con, rows, stats.removed)
+                tables.write_problems(con, reader.records, stats.removed)
                 tables.set_status(con, dead)
                 touched = sorted(set(stats.changed) | set(stats.removed) | set(dead))
                 full = reshaped or stats.rebuilt or len(touched) * 4 > max(len(on_disk), 1)
@@ -260,6 +341,7 @@ class Catalog:
         started = time.perf_counter()
         skipped_lines: dict[tuple[int, str], int] = {}
         with contextlib.ExitStack() as stack:
+            stack.enter_context(self.writer_lock())
             try:
                 con = stack.enter_context(self.connection.attached(write=True))
             except (OSError, duckdb.Error) as exc:
@@ -325,6 +407,15 @@ class Catalog:
             update_summary(con, stream, None if full else touched)
             reshaped |= {stream} if full else set()
         return bool(reshaped)
+
+
+def _duckdb_file(path: Path) -> bool:
+    """``path`` starts like a DuckDB database (its magic bytes)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(12)[8:12] == b"DUCK"
+    except OSError:
+        return False
 
 
 def _warn_skipped(skipped_lines: dict[tuple[int, str], int]) -> None:

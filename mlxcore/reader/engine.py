@@ -159,6 +159,14 @@ class DuckDBReader(Reader):
                f"(SELECT log_id FROM runs WHERE {self.condition(filter)}) ORDER BY log_id, _row")
         return self._execute(sql, None, result_format, "metrics")
 
+    @property
+    def problems(self) -> list[dict[str, Any]]:
+        """What could not be read, one ``{"log_id", "problem"}`` per problem: a metadata file that does not parse,
+        a run left out of the catalog (its keys would collide), a metric file that cannot be read. Every other run
+        stays queryable; the table ``problems`` holds the same."""
+        return self._execute("SELECT log_id, problem FROM problems ORDER BY log_id, problem", None, "records",
+                             "problems")
+
     def skipped_lines(self, result_format: str = "pandas") -> Any:
         """Torn or corrupt metric lines that were skipped: ``log_id``, ``stream``, ``lines``."""
         return self._execute("SELECT * FROM skipped_lines ORDER BY log_id, stream", None, result_format, "query")

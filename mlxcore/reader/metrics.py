@@ -171,7 +171,7 @@ def _load_lines(con: Any, stream: str, ids: list[int], contents: list[str]) -> t
     spec: dict[str, str] = {}
     values = ""
     for n, key in enumerate(keys):
-        if key.lower() not in {k.lower() for k in spec}:
+        if key and key.lower() not in {k.lower() for k in spec}:  # "" cannot be a struct field: by pointer
             spec[key] = "JSON"
             values += f", struct_extract(s, {lit(key)}) AS v{n}"
         else:

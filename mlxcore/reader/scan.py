@@ -132,6 +132,8 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     has_info: bool = True  #: False when the run has no info file at all
+    #: why the run cannot be in the runs table (its columns would collide), or ``None``
+    quarantined: str | None = None
 
     #: the row of ``mlxcore_runs`` and the statuses, set by :meth:`settle`
     row: dict[str, Any] = field(default_factory=dict)
@@ -157,6 +159,14 @@ class RunRecord:
         self.row = self.flat()
         self.row["log_id"] = self.log_id
         self.row["status"] = self.row["info.status"] = self.status
+        seen: dict[str, str] = {}
+        for name in self.row:  # SQL names ignore case: config.n and config.N would be one column
+            other = seen.setdefault(name.lower(), name)
+            if other != name:
+                self.quarantined = f"{other} and {name} differ only by case; the run is left out of the catalog"
+                self.problems.append(self.quarantined)
+                self.row = {"log_id": self.log_id, "status": self.status, "info.status": self.status}
+                break
 
 
 def yaml_loader() -> Any:

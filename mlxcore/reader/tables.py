@@ -18,9 +18,9 @@ from .. import store
 from . import logged, scan
 from .metrics import create_schema, q, streams, table_columns
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 #: tables every query may read, besides one view per stream
-PUBLIC_TABLES = ("runs", "skipped_lines")
+PUBLIC_TABLES = ("runs", "skipped_lines", "problems")
 STATE = ("log_id", "stamp", "signature", "final", "raw_status", "status", "hostname", "pid", "heartbeat_interval")
 _STATE_TYPES = ("BIGINT", "BIGINT", "VARCHAR", "BOOLEAN", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "DOUBLE")
 _FIXED = ("log_id", "status", "info.status")
@@ -32,7 +32,19 @@ def create_tables(con: Any) -> None:
     columns = ", ".join(f"{name} {dtype}" for name, dtype in zip(STATE, _STATE_TYPES))
     con.execute(f"CREATE TABLE IF NOT EXISTS mlxcore_state ({columns})")
     con.execute('CREATE TABLE IF NOT EXISTS mlxcore_runs (log_id BIGINT, status VARCHAR, "info.status" VARCHAR)')
+    con.execute("CREATE TABLE IF NOT EXISTS problems (log_id BIGINT, problem VARCHAR)")
     create_schema(con)
+
+
+def write_problems(con: Any, records: list[scan.RunRecord], removed: list[int]) -> None:
+    """What could not be read of the runs just read (a file that does not parse, a run left out): the table
+    ``problems``, one row per problem; those of the runs read again or removed are replaced."""
+    gone = [*removed, *(record.log_id for record in records)]
+    if gone:
+        con.execute("DELETE FROM problems WHERE log_id IN (SELECT unnest($ids))", {"ids": gone})
+    found = [(record.log_id, problem) for record in records for problem in record.problems]
+    if found:
+        con.executemany("INSERT INTO problems VALUES (?, ?)", found)
 
 
 def _insert_columns(con: Any, table: str, data: dict[str, tuple[str, list[Any]]]) -> None:
@@ -82,6 +94,7 @@ def upsert_runs(con: Any, rows: Rows, removed: list[int]) -> bool:
     """Replace the rows of ``rows.ids`` in ``mlxcore_runs`` and delete those of ``removed``; True when columns were
     added, widened or dropped."""
     existing = {name: dtype.upper() for name, dtype in table_columns(con, "main", "mlxcore_runs").items()}
+    _fold_case(rows, existing)
     before = dict(existing)
     added = {name: new or scan.VARCHAR for name, new in rows.types.items() if name not in existing}
     if len(added) > 1 and not con.execute("SELECT count(*) FROM mlxcore_runs").fetchall()[0][0]:
@@ -108,6 +121,23 @@ def upsert_runs(con: Any, rows: Rows, removed: list[int]) -> bool:
     if removed:
         _drop_empty_columns(con, existing)
     return existing != before
+
+
+def _fold_case(rows: Rows, existing: dict[str, str]) -> None:
+    """Give each column of ``rows`` the spelling its column already has (SQL names ignore case: ``config.N`` of
+    one run and ``config.n`` of another are one column, as a query sees them). A run never holds both: it is
+    left out of the catalog instead (:meth:`mlxcore.reader.scan.RunRecord.settle`)."""
+    spelling = {name.lower(): name for name in existing}
+    for name in list(rows.columns):
+        canonical = spelling.setdefault(name.lower(), name)
+        if canonical == name:
+            continue
+        values = rows.columns.pop(name)
+        kept = rows.columns.setdefault(canonical, [None] * len(values))
+        for n, value in enumerate(values):
+            if value is not None:
+                kept[n] = value
+        rows.types[canonical] = scan.combine_types(rows.types.get(canonical), rows.types.pop(name))
 
 
 def _drop_empty_columns(con: Any, columns: dict[str, str]) -> None:
