@@ -2,7 +2,7 @@
 
 64 real processes (``workers/id_worker.py``) import the allocator, report ready, and block reading a pipe;
 the parent releases them all at one instant by closing the pipe's write end. Each then calls
-``mlxcore.store.RunStore.create`` (a whole SUBMITTED run) on the same, initially empty, parent directory. A process's wait is the time
+``mlxcore.store.ids.create_run`` (the id, and the run directory moved into place) on the same, initially empty, parent directory. A process's wait is the time
 from the release to its id obtained (its wake-up on 2 shared cores included); all 64 ids must be distinct.
 Two floors, the same 64 processes: each creating its own directory with ``os.mkdir`` (no coordination: the cost
 of waking 64 processes on 2 cores and one mkdir each), and the least a correct shared counter does (``flock``,

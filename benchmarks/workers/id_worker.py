@@ -20,9 +20,11 @@ def load(impl):
     if impl == "mlxcore":
         from pathlib import Path
 
-        from mlxcore.store import SUBMITTED, RunStore
+        from mlxcore.store import ids
 
-        return lambda parent: RunStore(Path(parent)).create(SUBMITTED, {})[0].log_id
+        # the store's id allocation: the counter under its lock, then the run's directory built aside (empty
+        # here) and moved into place by one rename, as every run is created
+        return lambda parent: ids.create_run(Path(parent), lambda log_id, staging: None)[0]
     if impl == "mlxp":
         # MLXP's own allocator (mlxp/logger.py: _make_log_dir), imported without running mlxp/__init__.py,
         # which would load pandas in each of the processes; the allocation code is unchanged.
