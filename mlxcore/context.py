@@ -56,3 +56,9 @@ class Context:
     def on_stop(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` (in the main thread, from the signal handler) when a stop is requested."""
         self.stop.callbacks.append(callback)
+
+    def __getattr__(self, name: str) -> Any:  # only for names the context lacks
+        if name in ("mlxp", "mlxpy"):
+            raise AttributeError(f"'Context' object has no attribute {name!r}: MLXP's ctx.{name} is ctx.mlx in "
+                                 "mlxcore")
+        raise AttributeError(f"'Context' object has no attribute {name!r}")

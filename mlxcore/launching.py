@@ -23,6 +23,8 @@ from .errors import ConfigError, MlxcoreError
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "mlx.yaml"
+#: MLXP's settings file: refused when it would be the only one, so its settings are never silently ignored
+OLD_SETTINGS_FILE = "mlxp.yaml"
 
 
 def launch(config_path: str = "./configs", seeding_function: Callable[[Any], Any] | None = None) -> Callable:
@@ -105,6 +107,13 @@ def load_settings(config_dir: Path, overrides: list) -> Any:
     from .settings import build_settings, delete_dotted, set_dotted
 
     path = config_dir / SETTINGS_FILE
+    old = config_dir / OLD_SETTINGS_FILE
+    if old.exists() and not path.exists():
+        raise ConfigError(f"{old}: mlxcore reads its settings from {SETTINGS_FILE}, not MLXP's {OLD_SETTINGS_FILE}: "
+                          f"rename it {SETTINGS_FILE} (and drop MLXP-only keys such as interactive_mode: see README, "
+                          "'Coming from MLXP')")
+    if old.exists():
+        log.warning("%s is ignored: the settings are read from %s", old, path)
     data: dict[str, Any] = {}
     if path.exists():
         import yaml

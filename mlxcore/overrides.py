@@ -18,6 +18,9 @@ from typing import Any
 from .errors import ConfigError
 
 CHANGE, ADD, FORCE_ADD, DELETE = "change", "add", "force_add", "delete"
+#: MLXP's names of the framework settings (``+mlxp.logger.forced_log_id=1``; ``mlxpy`` before MLXP 0.1): an
+#: override under them is refused with the mlxcore spelling, never taken as a user config key
+OLD_PREFIXES = ("mlxp", "mlxpy")
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ def parse_command_line(args: Sequence[str], config_dir: Path) -> SweepPlan:
         if not key:  # hydra's grammar lets '=v' through; the empty key would name the config directory itself
             raise ConfigError(f"bad override {override.input_line!r}: no key before '=' (write key=value)")
         kind = _kind(override)
+        if key.split(".", 1)[0] in OLD_PREFIXES:
+            raise ConfigError(old_prefix_message(override.input_line, key))
         if key == "mlx" or key.startswith("mlx."):
             if override.is_sweep_override():
                 raise ConfigError(f"framework setting {key!r} cannot be swept: give one value")
@@ -99,6 +104,12 @@ def parse_command_line(args: Sequence[str], config_dir: Path) -> SweepPlan:
         texts = list(override.sweep_string_iterator())
         plan.axes.append([_make(override, key, kind, is_group, v, t) for v, t in zip(values, texts)])
     return plan
+
+
+def old_prefix_message(text: str, key: str) -> str:
+    """``mlxp.* settings are mlx.* in mlxcore: write +mlx.logger.forced_log_id=1`` for ``text``."""
+    head = key.split(".", 1)[0]
+    return f"{head}.* settings are mlx.* in mlxcore: write {text.replace(key, 'mlx' + key[len(head):], 1)}"
 
 
 def _kind(override: Any) -> str:

@@ -22,6 +22,9 @@ class _Group(click.Group):
                 raise
             click.echo(f"mlxcore: error: {exc}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("mlxcore: interrupted", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=_Group)

@@ -59,7 +59,7 @@ class RefreshProgress:
                 self._progress, self._tasks = None, {}
 
 
-def open_reader(logs: Path, catalog: Path | None, progress: RefreshProgress | None = None) -> Any:
+def open_reader(logs: Path, catalog: Path | None, progress: RefreshProgress | None = None, **limits: Any) -> Any:
     """A refreshed :class:`~mlxcore.reader.engine.DuckDBReader` of ``logs``, with a progress bar when useful.
     The bar (``progress``) is stopped once the refresh is done; the reader keeps it for the rows its queries
     load later, and it starts again then."""
@@ -67,7 +67,7 @@ def open_reader(logs: Path, catalog: Path | None, progress: RefreshProgress | No
 
     bar = progress or RefreshProgress()
     try:
-        return DuckDBReader(logs, catalog=catalog, progress=bar)
+        return DuckDBReader(logs, catalog=catalog, progress=bar, **{k: v for k, v in limits.items() if v is not None})
     finally:
         bar.stop()
 
@@ -124,8 +124,12 @@ def write_result(names: list[str], rows: list[tuple], fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to keep the catalog (default: LOGS/.mlxcore/catalog.duckdb, or a user cache directory).")
+@click.option("--timeout", type=float, default=None, metavar="SECONDS",
+              help="Stop the query after this long (default 300).")
+@click.option("--memory-limit", default=None, metavar="SIZE",
+              help="Memory the query and its result may take, e.g. 2GB (default: half the RAM, at most 4GB).")
 def query_command(logs: Path, filter_string: str, sql: str | None, columns: str | None, fmt: str,
-                  catalog: Path | None) -> None:
+                  catalog: Path | None, timeout: float | None, memory_limit: str | None) -> None:
     """Query the runs of LOGS with an MLXP filter string or with --sql.
 
     \b
@@ -138,7 +142,7 @@ def query_command(logs: Path, filter_string: str, sql: str | None, columns: str 
     if sql is not None and (filter_string or columns):
         raise QueryError("give either a filter (with --columns) or --sql, not both")
     progress = RefreshProgress()
-    reader = open_reader(logs, catalog, progress)
+    reader = open_reader(logs, catalog, progress, timeout=timeout, memory_limit=memory_limit)
     try:
         if sql is not None:
             query = reader.check_sql(sql)

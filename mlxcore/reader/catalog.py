@@ -42,7 +42,7 @@ from typing import Any
 from .. import store
 from ..errors import QueryError
 from . import logged, scan, tables
-from .connection import ALIAS, CATALOG_FILES, QueryConnection
+from .connection import ALIAS, CATALOG_FILES, WRITE_WAIT, CatalogBusy, QueryConnection
 from .metrics import declare_columns, delete_runs, ingest_stream, read_batches, streams, update_summary
 from .workers import Progress, RunReader, Survey
 
@@ -63,6 +63,8 @@ class RefreshStats:
     status_changed: list[int] = field(default_factory=list)
     skipped_lines: dict[tuple[int, str], int] = field(default_factory=dict)
     rebuilt: bool = False
+    #: the catalog could not be written (other processes were reading it): queries see it as it was
+    stale: bool = False
     seconds: float = 0.0
 
 
@@ -102,7 +104,8 @@ def default_catalog_path(root: Path) -> Path:
 class Catalog:
     """The catalog of the logs directory ``root`` (stored at ``path``, default :func:`default_catalog_path`)."""
 
-    def __init__(self, root: Path | str, path: Path | str | None = None, racy_seconds: float = 2.0) -> None:
+    def __init__(self, root: Path | str, path: Path | str | None = None, racy_seconds: float = 2.0,
+                 memory_limit: int | None = None) -> None:
         self.root = Path(root).expanduser().absolute()
         if not self.root.is_dir():
             raise QueryError(f"logs directory {str(self.root)!r} does not exist or is not a directory")
@@ -110,7 +113,7 @@ class Catalog:
         #: a path the user chose may name a file of theirs: it is replaced only when it is an mlxcore catalog
         self.chosen = path is not None
         self.racy_ns = int(racy_seconds * 1e9)
-        self.connection = QueryConnection(self.path)
+        self.connection = QueryConnection(self.path, memory_limit)
         #: the columns of ``runs`` and of each stream, and the tables a query may read (see
         #: :func:`mlxcore.reader.tables.save_shape`), as of the last refresh
         self.shape: dict[str, Any] | None = None
@@ -191,8 +194,14 @@ class Catalog:
                 plan = self._plan(survey.found, self._stored(), scan_start)
                 if plan.needed:
                     surveyed = {log_id: stamp for log_id, (_, stamp) in survey.found.items()}
-                    self.shape = self._apply(plan.on_disk, plan.stamps, plan.stats, plan.dead, scan_start, progress,
-                                             surveyed)
+                    try:
+                        self.shape = self._apply(plan.on_disk, plan.stamps, plan.stats, plan.dead, scan_start,
+                                                 progress, surveyed)
+                    except CatalogBusy:  # long queries of other processes: answer from the catalog as it is
+                        log.warning("the catalog %s is being read by another process (a long query?); answering "
+                                    "from it as of its last refresh (%d run(s) changed since)", self.path,
+                                    len(plan.stats.changed) + len(plan.stats.removed))
+                        plan.stats.stale = True
         stats = plan.stats
         stats.seconds = time.perf_counter() - started
         log.debug("catalog %s: %d runs, %d re-read, %d removed in %.3f s", self.path, stats.runs,
@@ -284,7 +293,11 @@ class Catalog:
                                          "it: give the path of a new file, or of an mlxcore catalog")
                     for suffix in CATALOG_FILES:
                         Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-                con = stack.enter_context(self.connection.attached(write=True))
+                wait = None if stats.rebuilt else WRITE_WAIT  # without a catalog there is nothing to answer from
+                con = stack.enter_context(self.connection.attached(write=True, wait=wait))
+            except CatalogBusy:
+                reader.stop()
+                raise
             except (OSError, duckdb.Error) as exc:
                 reader.stop()
                 raise QueryError(f"cannot write the catalog {self.path}: {str(exc).splitlines()[0]}; "

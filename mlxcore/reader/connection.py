@@ -32,6 +32,13 @@ ALIAS = "mlxcore_catalog"
 #: files): the only paths the instance may open
 CATALOG_FILES = ("", ".wal", ".wal.checkpoint", ".wal.recovery")
 LOCK_TIMEOUT = 60.0
+#: how long a refresh waits to write while other processes read (a long query): then it answers from the
+#: catalog as it is (:class:`CatalogBusy`)
+WRITE_WAIT = 5.0
+
+
+class CatalogBusy(QueryError):
+    """The catalog could not be opened for writing in time: other processes are reading it."""
 #: table functions a query may call (they compute, they read nothing)
 TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
 #: scalar functions refused although DuckDB lists them: they run SQL given as text or touch profiling files
@@ -44,8 +51,10 @@ DENIED_FUNCTIONS = frozenset({
 class QueryConnection:
     """A restricted, read-only view of the catalog at ``path``; see the module docstring."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, memory_limit: int | None = None) -> None:
         self.path = path
+        #: bytes DuckDB may hold while it computes (queries and refreshes); ``None``: DuckDB's default
+        self.memory_limit = memory_limit
         self._con: Any = None
         self._lock = threading.RLock()
         self._functions: tuple[frozenset[str], frozenset[str]] | None = None
@@ -58,12 +67,14 @@ class QueryConnection:
                                                  "allow_community_extensions": False})
         paths = ", ".join(lit(f"{self.path}{suffix}") for suffix in CATALOG_FILES)
         con.execute(f"SET allowed_paths = [{paths}]")
+        if self.memory_limit:
+            con.execute(f"SET memory_limit = '{int(self.memory_limit)}B'")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         return con
 
     @contextmanager
-    def attached(self, write: bool = False) -> Iterator[Any]:
+    def attached(self, write: bool = False, wait: float | None = None) -> Iterator[Any]:
         """The connection with the catalog attached and in use (read-only unless ``write``); detached on exit.
 
         ``write`` is for the catalog's refresh only: it may create the file, and waits up to
@@ -77,7 +88,8 @@ class QueryConnection:
             if not write and not self.path.exists():
                 raise QueryError(f"the catalog {self.path} does not exist; refresh the reader first")
             mode = "" if write else " (READ_ONLY)"
-            deadline = time.monotonic() + LOCK_TIMEOUT
+            patience = wait if wait is not None else LOCK_TIMEOUT
+            deadline = time.monotonic() + patience
             delay = 0.01
             while True:
                 try:
@@ -87,8 +99,9 @@ class QueryConnection:
                     if "lock" not in str(exc).lower():
                         raise
                     if time.monotonic() > deadline:
-                        raise QueryError(f"the catalog {self.path} stayed locked by another process for "
-                                         f"{LOCK_TIMEOUT:.0f} s: {str(exc).splitlines()[0]}") from None
+                        error = CatalogBusy if write else QueryError
+                        raise error(f"the catalog {self.path} stayed locked by another process for "
+                                    f"{patience:.0f} s: {str(exc).splitlines()[0]}") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
             try:

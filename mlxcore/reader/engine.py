@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import QueryError
+from . import limits
 from .base import Reader
 from .catalog import Catalog, Progress, RefreshStats
 from .compare import Schema, compare_sql, curves_sql
@@ -33,13 +34,20 @@ class DuckDBReader(Reader):
         directory when ``path`` is read-only).
     :param refresh: bring the catalog up to date now (re-reading only the runs that changed).
     :param progress: ``progress(phase, done, total)``, called while a refresh reads many runs.
+    :param timeout: seconds a query may run before it is stopped with a :class:`QueryError` (default 300).
+    :param memory_limit: what a query may take, in bytes or as ``"2GB"``: DuckDB's working memory and the
+        result's size (default half the machine's memory, at most 4 GiB). Ctrl-C stops a query at once.
     """
 
     name = "duckdb"
 
     def __init__(self, path: str | Path, *, catalog: str | Path | None = None, refresh: bool = True,
-                 progress: Progress | None = None, reader: str | None = None) -> None:
-        self.catalog = Catalog(path, catalog)
+                 progress: Progress | None = None, reader: str | None = None, timeout: float = limits.DEFAULT_TIMEOUT,
+                 memory_limit: int | str | None = None) -> None:
+        self.timeout = limits.check_timeout(timeout)
+        self.memory_limit = limits.parse_memory(memory_limit) if memory_limit is not None \
+            else limits.default_memory_limit()
+        self.catalog = Catalog(path, catalog, memory_limit=self.memory_limit)
         self.path = self.catalog.root
         self.last_refresh: RefreshStats | None = None
         self._schema: Schema | None = None
@@ -81,20 +89,16 @@ class DuckDBReader(Reader):
     def rows(self, sql: str, params: dict | None = None, what: str = "query") -> tuple[list[str], list[tuple]]:
         """``(column names, rows)`` of SQL that was built or checked here (the command line formats them
         without pandas)."""
-        return self._run(sql, params, what, lambda result: ([d[0] for d in result.description], result.fetchall()))
+        return self._run(sql, params, what, "rows")
 
-    def _run(self, sql: str, params: dict | None, what: str, fetch: Any) -> Any:
-        import duckdb
-
+    def _run(self, sql: str, params: dict | None, what: str, fmt: str) -> Any:
+        """Run ``sql`` within the reader's limits (:mod:`.limits`): ``fmt`` ``rows`` or ``pandas``."""
         with self.catalog.connection.attached() as con:
-            try:
-                return fetch(con.execute(sql, params or {}))
-            except duckdb.Error as exc:
-                raise QueryError(f"{what} failed: {' '.join(str(exc).split())[:300]}") from None
+            return limits.run(con, sql, params, fmt, self.timeout, self.memory_limit, what)
 
     def _execute(self, sql: str, params: dict | None, result_format: str, what: str) -> Any:
         if result_format == "pandas":
-            return self._run(sql, params, what, lambda result: result.df())
+            return self._run(sql, params, what, "pandas")
         if result_format == "records":
             names, rows = self.rows(sql, params, what)
             return [dict(zip(names, row)) for row in rows]
@@ -205,3 +209,14 @@ class DuckDBReader(Reader):
         groups = self._groups(group_by)
         data = self.curves(metric, x, groups, filter, result_format="records")
         return draw_curves(data, groups, metric, x, band, ax=ax, title=title, logy=logy, figsize=figsize, dpi=dpi)
+
+    def search(self, query_string: str = "", result_format: str = "datadict",
+               asPandas: bool | None = None) -> Any:
+        """MLXP's reading call (MLXP 1.0's ``Reader.filter(query_string, result_format)``; ``asPandas=True`` is
+        ``result_format="pandas"`` as ``mlxpy``, MLXP's early name, spelled it): the runs matching the filter
+        string as a lazy :class:`~mlxcore.reader.mlxp_api.DataFrame`, whose metric columns (``"train.loss"``) hold
+        each run's list of logged values, loaded by one query per stream when first read; or a pandas frame with
+        the lists loaded. ``groupby``, ``aggregate`` and MLXP's other methods work on the result (:mod:`.mlxp_api`)."""
+        from .mlxp_api import search
+
+        return search(self, query_string, result_format, asPandas)
