@@ -1,7 +1,8 @@
 """The builtin ``duckdb`` reader: MLXP-style filters, read-only SQL, comparisons over seeds and plots.
 
 Everything reads the catalog (:mod:`.catalog`) through one restricted connection (:mod:`.connection`); user SQL
-is checked first (:mod:`.sql_guard`) and filter strings are translated with sqlglot (:mod:`.filters`).
+is checked first (:mod:`.sql_guard`) and filter strings, parsed by MLXP's grammar (:mod:`.filter_grammar`),
+are translated to SQL with Python's semantics (:mod:`.filters`).
 Results are pandas DataFrames (pandas is imported when a result is built, not before); ``records`` gives a
 list of dicts instead, without pandas.
 """
@@ -106,7 +107,7 @@ class DuckDBReader(Reader):
 
     def condition(self, query: str) -> str:
         """The SQL condition of a filter string over the ``runs`` columns."""
-        return parse_filter(query, self.columns)[0]
+        return parse_filter(query, self.schema().columns)[0]  # names with their types: the typed, shorter SQL
 
     def filter_sql(self, query: str = "", columns: Iterable[str] | None = None) -> str:
         schema = self.schema()

@@ -109,7 +109,7 @@ def upsert_runs(con: Any, rows: Rows, removed: list[int]) -> bool:
             existing[name] = new or scan.VARCHAR
         elif scan.combine_types(have, new) != have:
             wanted = scan.combine_types(have, new)
-            using = f"to_json({q(name)})" if wanted == scan.JSON else f"CAST({q(name)} AS {wanted})"
+            using = _widened(name, have, wanted)
             con.execute(f"ALTER TABLE mlxcore_runs ALTER {q(name)} TYPE {wanted} USING {using}")
             existing[name] = wanted
     gone = sorted(set(rows.ids) | set(removed))
@@ -138,6 +138,22 @@ def _fold_case(rows: Rows, existing: dict[str, str]) -> None:
             if value is not None:
                 kept[n] = value
         rows.types[canonical] = scan.combine_types(rows.types.get(canonical), rows.types.pop(name))
+
+
+#: text that a VARCHAR column holds for a number or a boolean (:func:`mlxcore.reader.scan.convert`)
+_JSON_SCALAR = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?|true|false"
+
+
+def _widened(name: str, have: str, wanted: str) -> str:
+    """The ``USING`` expression that turns a column of type ``have`` into ``wanted``. Text becoming JSON keeps
+    the numbers and booleans it held as such (9 stays the number 9; 'auto' becomes the JSON string "auto"), as
+    a catalog built afresh would hold them."""
+    col = q(name)
+    if wanted != scan.JSON:
+        return f"CAST({col} AS {wanted})"
+    if have == scan.VARCHAR:
+        return f"CASE WHEN regexp_full_match({col}, '{_JSON_SCALAR}') THEN CAST({col} AS JSON) ELSE to_json({col}) END"
+    return f"to_json({col})"
 
 
 def _drop_empty_columns(con: Any, columns: dict[str, str]) -> None:
