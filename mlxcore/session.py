@@ -32,7 +32,7 @@ from .loggers.metrics import MetricsWriteError
 from .plugins import get_logger_class
 from .settings import Settings, build_settings
 from .signals import deferred
-from .store import COMPLETE, FAILED, INTERRUPTED, RunStore, RunWriter, layout
+from .store import COMPLETE, FAILED, INTERRUPTED, RunStore, RunWriter, layout, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 def process_info(overrides: list[str] | None = None, config_dir: Path | None = None) -> dict[str, Any]:
     """Everything a run records about where and how this process started it."""
     info: dict[str, Any] = {
-        "start_time": _now_iso(),
+        "start_time": now_iso(),
         "start_timestamp": time.time(),
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
@@ -60,12 +60,6 @@ def process_info(overrides: list[str] | None = None, config_dir: Path | None = N
         variable = get_scheduler_class(scheduler_name).job_id_variable
         info["scheduler"] = {"name": scheduler_name, "job_id": os.environ.get(variable) if variable else None}
     return info
-
-
-def _now_iso() -> str:
-    from .store import now_iso
-
-    return now_iso()
 
 
 def check_config_keys(config: Any, path: str = "config") -> None:

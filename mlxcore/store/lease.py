@@ -27,7 +27,6 @@ import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from ..errors import RunError
 from ..signals import block_in_this_thread
@@ -264,7 +263,3 @@ class _Heartbeat(threading.Thread):
         self._stop_event.set()
         self.join(timeout=10)
 
-
-def describe_lease(paths: RunPaths) -> dict[str, Any] | None:
-    holder = read_holder(paths)
-    return asdict(holder) if holder else None

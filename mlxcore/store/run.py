@@ -194,7 +194,13 @@ class RunStore:
                 run.write_metadata(name, data)
             extra = before_info(run) if before_info is not None else None
             fields = {"log_id": new_id, "log_dir": str(self.run_dir(new_id)), "format": layout.FORMAT, **info}
-            return run.set_status(status, **fields), extra
+            try:
+                return run.set_status(status, **fields), extra
+            except BaseException:
+                release = getattr(extra, "release", None)  # a lease taken in the staging directory
+                if release is not None:
+                    release()
+                raise
 
         new_id, (written, extra) = ids.create_run(self.parent, build, log_id)
         return Run(new_id, self.run_dir(new_id), written), extra
