@@ -27,14 +27,11 @@ parsed then: its summary is stored and its rows wait until a query reads the str
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import itertools
 import json
 import logging
-import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,15 +39,13 @@ from typing import Any
 from .. import store
 from ..errors import QueryError
 from . import logged, scan, tables
+from .catalog_files import default_catalog_path, is_duckdb_file, writer_lock
 from .connection import ALIAS, CATALOG_FILES, WRITE_WAIT, CatalogBusy, QueryConnection
 from .metrics import declare_columns, delete_runs, ingest_stream, read_batches, streams, update_summary
 from .workers import Progress, RunReader, Survey
 
 log = logging.getLogger(__name__)
 
-CATALOG_NAME = "catalog.duckdb"
-#: how long a writer waits for another process's refresh to end
-WRITER_LOCK_TIMEOUT = 120.0
 
 
 @dataclass
@@ -90,17 +85,6 @@ class _Plan:
     needed: bool
 
 
-def default_catalog_path(root: Path) -> Path:
-    """``<root>/.mlxcore/catalog.duckdb`` when writable, else a per-user cache path unique to ``root``."""
-    state = root / store.STATE_DIR
-    probe = state if state.exists() else root
-    if os.access(probe, os.W_OK | os.X_OK):
-        return state / CATALOG_NAME
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
-    return cache / "mlxcore" / "catalogs" / digest / CATALOG_NAME
-
-
 class Catalog:
     """The catalog of the logs directory ``root`` (stored at ``path``, default :func:`default_catalog_path`)."""
 
@@ -124,7 +108,7 @@ class Catalog:
 
         if not self.path.exists():
             return None
-        if self.chosen and not _duckdb_file(self.path):
+        if self.chosen and not is_duckdb_file(self.path):
             raise QueryError(f"{self.path} exists and is not an mlxcore catalog; refusing to replace it: give the "
                              "path of a new file, or of an mlxcore catalog")
         try:
@@ -154,7 +138,7 @@ class Catalog:
         """The file at :attr:`path` is a DuckDB database holding mlxcore's tables (of any schema version)."""
         import duckdb
 
-        if not _duckdb_file(self.path):
+        if not is_duckdb_file(self.path):
             return False
         try:
             with self.connection.attached() as con:
@@ -208,33 +192,9 @@ class Catalog:
                   len(stats.changed), len(stats.removed), stats.seconds)
         return stats
 
-    @contextlib.contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """Held by whoever writes the catalog (a refresh, loading rows), across processes and hosts sharing the
-        directory: the decision of what to write and the write happen under it (``<catalog>.lock``, flock)."""
-        lock_path = Path(f"{self.path}.lock")
-        try:
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except OSError as exc:
-            raise QueryError(f"cannot write the catalog {self.path}: {exc.strerror or exc}; "
-                             "pass another catalog path") from None
-        try:
-            deadline = time.monotonic() + WRITER_LOCK_TIMEOUT
-            delay = 0.005
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise QueryError(f"the catalog {self.path} is being written by another process for more "
-                                         f"than {WRITER_LOCK_TIMEOUT:.0f} s; try again later") from None
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.25)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
+    def writer_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held by whoever writes the catalog (a refresh, loading rows): :func:`.catalog_files.writer_lock`."""
+        return writer_lock(self.path)
 
     def _plan(self, found: dict[int, tuple[str, int | None]], stored: _Stored | None, scan_start: int) -> _Plan:
         """What a refresh must change, from the survey of the logs directory and what the catalog holds."""
@@ -420,15 +380,6 @@ class Catalog:
             update_summary(con, stream, None if full else touched)
             reshaped |= {stream} if full else set()
         return bool(reshaped)
-
-
-def _duckdb_file(path: Path) -> bool:
-    """``path`` starts like a DuckDB database (its magic bytes)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(12)[8:12] == b"DUCK"
-    except OSError:
-        return False
 
 
 def _warn_skipped(skipped_lines: dict[tuple[int, str], int]) -> None:

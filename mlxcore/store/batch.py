@@ -52,7 +52,7 @@ class SubmissionBatch:
         if holder is not None and holder_alive(holder, run.paths):
             raise RunBusyError(f"run {run.log_id} is being written by {holder.describe()}; it cannot be submitted "
                                f"again while it runs (stop it first: mlxcore cancel LOGS {run.log_id})")
-        changes = check_config(run, config, allow_config_change)
+        changes, write_config = check_config(run, config, allow_config_change)
         names = (layout.INFO, layout.CONFIG, layout.SCHEDULER, layout.JOB_IDS, layout.CANCEL_MARKER,
                  layout.METADATA_CACHE, *metadata)
         saved = {path: _read_or_none(path) for path in [*map(run.paths.metadata_file, names), run.paths.job_script]}
@@ -61,7 +61,7 @@ class SubmissionBatch:
         previous = recorded.get("status")
         if previous == RUNNING:  # not alive (checked above): that attempt died
             previous = DEAD
-        if config is not None and (changes or run.read_config() is None):
+        if write_config:
             run.write_metadata(layout.CONFIG, config)
         for name, data in metadata.items():
             run.write_metadata(name, data)

@@ -223,10 +223,6 @@ class Lease:
             os.close(self._fd)  # closing drops the lock
             self._fd = -1
 
-    @property
-    def held(self) -> bool:
-        return self._fd >= 0
-
 
 def _try_lock(fd: int) -> bool | None:
     """``True`` when locked, ``False`` when another open file holds the lock, ``None`` when the file system

@@ -13,13 +13,11 @@ story of the attempt that ended in ``history``.
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import RunError
-from . import cache, ids, layout, liveness
+from . import cache, ids, layout
 from .files import dump_yaml, now_iso, read_yaml, write_atomic
 from .statuses import DEAD, FINAL_STATUSES, RUNNING, SUBMITTED, check_transition
 
@@ -74,10 +72,6 @@ class Run:
     def read_config(self) -> dict[str, Any] | None:
         data = self.read_metadata(layout.CONFIG)
         return data if isinstance(data, dict) else None
-
-    def status(self) -> str:
-        """The status to show (:func:`mlxcore.store.liveness.effective_status`), from the info on disk."""
-        return liveness.effective_status(self.read_info(), self.root)
 
     def cancel_requested(self) -> bool:
         return self.paths.cancel_marker.exists()
@@ -204,14 +198,6 @@ class RunStore:
 
         new_id, (written, extra) = ids.create_run(self.parent, build, log_id)
         return Run(new_id, self.run_dir(new_id), written), extra
-
-    def remove(self, runs: Iterable[Run]) -> None:
-        """Delete runs this process created and that must not stay (a submission that failed)."""
-        for run in runs:
-            shutil.rmtree(run.root, ignore_errors=True)
-
-    def submission_dir(self, first_id: int, last_id: int) -> Path:
-        return layout.submission_dir(self.parent, first_id, last_id)
 
 
 def open_run_dir(run_dir: Path | str) -> Run:

@@ -60,21 +60,23 @@ def describe_changes(changes: list[tuple[str, Any, Any]], limit: int = 5) -> str
     return shown + (f"; and {len(changes) - limit} more" if len(changes) > limit else "")
 
 
-def check_config(run: Run, config: dict[str, Any] | None, allowed: bool) -> list[tuple[str, Any, Any]]:
-    """The changes ``config`` makes to the config ``run`` recorded (none when either is missing).
+def check_config(run: Run, config: dict[str, Any] | None, allowed: bool
+                 ) -> tuple[list[tuple[str, Any, Any]], bool]:
+    """``(changes, write)``: the changes ``config`` makes to the config ``run`` recorded (none when either is
+    missing), and whether ``config`` is to be written (it changes the recorded one, or there is none yet).
 
     :raises ConfigChangedError: there are changes and ``allowed`` is false.
     """
     recorded = run.read_config()
     if config is None or recorded is None:
-        return []
+        return [], config is not None
     changes = config_changes(recorded, config)
     if changes and not allowed:
         raise ConfigChangedError(
             f"run {run.log_id} was recorded with another config ({describe_changes(changes)}); it resumes "
             "with its recorded config: drop the overrides that change it, or add "
             "+mlx.allow_config_change=true to change it (the change is recorded in the run's history)")
-    return [(key, _plain(old), _plain(new)) for key, old, new in changes]
+    return [(key, _plain(old), _plain(new)) for key, old, new in changes], bool(changes)
 
 
 class RunWriter:
@@ -115,9 +117,9 @@ class RunWriter:
             previous = recorded_info.get("status") if recorded_info else None
             if previous == RUNNING:  # its writer is gone (we hold the lease): that attempt died
                 previous = DEAD
-            changes = check_config(run, config, allow_config_change)
+            changes, write_config = check_config(run, config, allow_config_change)
             remove_temp_files(run.paths.temp_dirs())
-            if config is not None and (changes or run.read_config() is None):
+            if write_config:
                 run.write_metadata(layout.CONFIG, config)
             for name, data in metadata.items():
                 run.write_metadata(name, data)
