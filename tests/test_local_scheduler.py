@@ -47,3 +47,14 @@ def test_a_failed_submission_leaves_no_submitted_run(project):
     result = project.run("model=a,missing", "+mlx.use_scheduler=true")  # the second point fails to compose
     assert result.returncode == 2 and "missing" in result.stderr
     assert project.run_ids() == []  # the first point's directory was rolled back
+
+
+def test_a_new_pool_never_inherits_the_state_of_a_dead_pool_with_the_same_pid(tmp_path):
+    from mlxcore.schedulers.local_pool import LocalPool
+
+    state = tmp_path / "4242"
+    (state / "cancel").mkdir(parents=True)
+    (state / "1.exit").write_text("0")  # left by a pool killed before it cleaned up; pid 4242 is reused
+    (state / "cancel" / "2").touch()
+    LocalPool(state, workers=1, gpus=[])
+    assert sorted(p.name for p in state.rglob("*")) == ["cancel"]

@@ -59,6 +59,9 @@ class LocalPool:
     def __init__(self, state: Path, workers: int, gpus: list[str], gpus_per_job: int = 1,
                  on_change: Callable[[LocalPool], None] | None = None) -> None:
         self.state = state
+        # named after this process's pid: a directory already there was left by a dead pool that had the same pid
+        # (killed, so it never cleaned up), and its exit files would answer for this pool's jobs
+        shutil.rmtree(state, ignore_errors=True)
         (state / "cancel").mkdir(parents=True, exist_ok=True)
         self.free_gpus = list(gpus)
         self.use_gpus = bool(gpus)
