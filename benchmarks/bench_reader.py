@@ -43,8 +43,8 @@ FULL_SIZE = 10_000
 
 
 #: bumped when the logger writes runs differently (2: the JSON copy of the metadata, mlxcore.metadata_cache;
-#: 3: the summaries of the metric streams, mlxcore.loggers.summaries)
-CORPUS_LAYOUT = "3"
+#: 3: the summaries of the metric streams, mlxcore.loggers.summaries; 4: the change stamp, mlxcore.store.changes)
+CORPUS_LAYOUT = "4"
 
 
 def corpus(n_runs: int, n_rows: int) -> Path:
@@ -186,6 +186,31 @@ print(json.dumps({"import": imported - start, "end_to_end": done - imported, "ru
 '''
 
 
+MLXP_WARM = r'''
+import json, statistics, sys, time
+from mlxp import Reader
+logs, db, query, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+Reader(logs, dst_dir=db, refresh=False).filter(query)  # warm up, as mlxcore's candidates are
+reopen, both = [], []
+for _ in range(repeats):
+    start = time.perf_counter()
+    reader = Reader(logs, dst_dir=db, refresh=False)
+    opened = time.perf_counter()
+    reader.filter(query)
+    done = time.perf_counter()
+    reopen.append(opened - start)
+    both.append(done - start)
+print(json.dumps({"reopen": statistics.median(reopen), "reopen_filter": statistics.median(both)}))
+'''
+
+
+def mlxp_warm(logs: Path, repeats: int) -> dict[str, float]:
+    """MLXP's reopen without refresh, and with a filter, in one process over the database of its last refresh."""
+    out = subprocess.run([MLXP_PY, "-c", MLXP_WARM, str(logs), str(logs.parent / "db"), MLXP_QUERY, str(repeats)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def mlxp_corpus(logs: Path) -> Path:
     """The same configs and metric rows, written by MLXP's own logger in its venv (once)."""
     root = logs.parent / "mlxp"
@@ -218,6 +243,7 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False, runs: int = 200
         mlxp_repeats: int = 2) -> list[Figure]:
     from mlxcore.reader.compare import compare_sql
     from mlxcore.reader.engine import DuckDBReader
+    from mlxcore.reader.survey import _last as survey_cache
     from mlxcore.reader.synthetic import backdate, write_run
 
     logs = corpus(runs, rows)
@@ -251,16 +277,27 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False, runs: int = 200
         opened.close()
         return elapsed
 
+    last_write = [0.0]
+
     def before(name: str) -> None:
-        if name in ("cold index", "cold index + rows"):
+        if name in ("warm reopen", "warm reopen + filter"):
+            # a warm reopen is one of a process that looked a moment ago at logs and a catalog nobody wrote in
+            # the last two seconds (younger changes are never trusted: mlxcore.reader.scan, "racy")
+            time.sleep(max(0.0, last_write[0] + 2.2 - time.monotonic()))
+            DuckDBReader(logs).close()
+        elif name in ("cold index", "cold index + rows"):
+            last_write[0] = time.monotonic()
             catalog.unlink(missing_ok=True)
         elif name in ("sql join", "sql join (direct)"):
             reader.load_rows(["train"])  # not timed: a first index earlier in the round left them for later
         elif name == "reopen after 10 new runs":
+            last_write[0] = time.monotonic()
             for n in range(10):
                 added.append(write_run(logs, {"seed": n, "optimizer": {"name": "sgd", "lr": 0.05}}, {"train": [
                     {"epoch": e, "loss": 1.0 / (1 + e)} for e in range(rows)]}))
             backdate(logs)
+        elif name == "reopen + filter, full survey":
+            survey_cache.clear()  # as a first reopen in a process, or one 10 s after the last (DuckDB started)
 
     compare, params = compare_sql(reader.schema(), GROUPS, "train.loss", "last", None, None, "TRUE")
     candidates: dict[str, Callable[[], float]] = {
@@ -271,7 +308,9 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False, runs: int = 200
         "warm reopen": open_checked(0),
         "listing": lambda: listing_floor(logs),
         "reopen after 10 new runs": open_checked(10),
-        "warm reopen + filter": lambda: timed(lambda: DuckDBReader(logs).filter(QUERY)),
+        # milliseconds each: the median of 9 calls a round
+        "warm reopen + filter": lambda: median([timed(lambda: DuckDBReader(logs).filter(QUERY)) for _ in range(9)]),
+        "reopen + filter, full survey": lambda: timed(lambda: DuckDBReader(logs).filter(QUERY)),
         "filter from files (duckdb)": lambda: duckdb_filter(logs)[0],
         "filter from files (python)": lambda: python_filter(logs)[0],
         "filter": lambda: timed(lambda: reader.filter(QUERY)),
@@ -291,16 +330,23 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False, runs: int = 200
     ms = {name: value * 1e3 for name, value in m.items()}
 
     mlxp_times: list[float] = []
+    warm: dict[str, float] = {}
     mlxp_note = "MLXP not measured (--no-mlxp or no venv)"
     if with_mlxp and runs <= MLXP_MAX_RUNS:
         mlxp_times, mlxp_runs = mlxp_end_to_end(mlxp_corpus(logs), mlxp_repeats)
+        warm = mlxp_warm(mlxp_corpus(logs), max(repeats, 20))
         mlxp_note = (f"MLXP: Reader(refresh=True) + filter({MLXP_QUERY!r}) on the same data written by its own "
-                     f"logger, {len(mlxp_times)} run(s), {mlxp_runs} runs found; its import not counted")
+                     f"logger, {len(mlxp_times)} run(s), {mlxp_runs} runs found; its import not counted; its warm "
+                     f"reopen (refresh=False) {warm['reopen'] * 1e3:.2f} ms, + filter "
+                     f"{warm['reopen_filter'] * 1e3:.2f} ms")
     elif with_mlxp:
         mlxp_note = f"MLXP measured only up to {MLXP_MAX_RUNS} runs (quadratic database build)"
     mlxp = median(mlxp_times) * 1e3 if mlxp_times else None
     size = f"{runs} runs x {rows} rows (+ a test row every 10)"
     full_size = runs >= FULL_SIZE  # the issue states these goals at 10,000 runs
+    # warm reopen + filter: <= 5 ms at 200 runs, <= 10 ms at 2,000, <= 100 ms at 10,000, <= 1 s at 100,000
+    warm_goal = next(((limit, size) for size, limit in ((200, 5), (2000, 10), (FULL_SIZE, 100), (100_000, 1000))
+                      if runs <= size), None)
     at_scale = "" if full_size else f" (stated at {FULL_SIZE:,} runs; not judged here)"
     per_run_cold = ms["cold index"] / runs
     return [
@@ -325,10 +371,16 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False, runs: int = 200
                     f"first index {ms['cold index']:.0f} ms"),
         Figure("reader", "warm reopen + filter with a metric predicate", "ms", ms["warm reopen + filter"],
                ms["filter from files (duckdb)"], "same answer from the files (YAML loop + DuckDB read_json)",
-               mlxp=mlxp, mlxp_label="MLXP Reader + filter", goal=f"<= 100 ms{at_scale}",
-               met=(m["warm reopen + filter"] <= 0.1) if full_size else None, repeats=len(got["warm reopen + filter"]),
-               note=f"{QUERY!r} -> {len(expected)} runs; plain Python loop {ms['filter from files (python)']:.0f} ms; "
+               mlxp=warm["reopen_filter"] * 1e3 if warm else None, mlxp_label="MLXP warm reopen + filter",
+               goal=f"<= {warm_goal[0]} ms at {warm_goal[1]:,} runs" if warm_goal else "",
+               met=(ms["warm reopen + filter"] <= warm_goal[0]) if warm_goal else None,
+               repeats=len(got["warm reopen + filter"]),
+               note=f"{QUERY!r} -> {len(expected)} runs, in a process that looked less than 10 s ago (the survey "
+                    f"skipped: mlxcore.reader.survey); plain Python loop {ms['filter from files (python)']:.0f} ms; "
                     + mlxp_note),
+        Figure("reader", "reopen + filter, every run surveyed", "ms", ms["reopen + filter, full survey"],
+               ms["listing"], "listing + stat of every run", repeats=len(got["reopen + filter, full survey"]),
+               note="as the first reopen in a process once DuckDB has started, or one 10 s after the last look"),
         Figure("reader", "first index + filter (end to end, cold)", "ms", ms["cold index"] + ms["filter"],
                ms["filter from files (duckdb)"], "same answer from the files (YAML loop + DuckDB read_json)",
                mlxp=mlxp, mlxp_label="MLXP Reader + filter", goal="MLXP/mlxcore >= 100x",

@@ -456,16 +456,25 @@ def test_an_oversize_filter_is_a_clear_error_and_a_large_one_is_fast(plain):
         plain.filter("config.f in [" + "1, " * 1_000_000 + "1]")
 
 
-def test_strings_that_read_as_json_numbers_are_numbers_in_a_text_column(tmp_path):
-    """The documented limit: a text column stores the number 9 as '9', like the string '9'."""
+def test_the_number_9_and_the_text_9_stay_apart_and_are_shown_as_written(tmp_path):
+    """Text and numbers under one key make a JSON column: each value keeps its own type."""
     logs = tmp_path / "logs"
     write_run(logs, {"x": 9})
     write_run(logs, {"x": "9"})
     write_run(logs, {"x": "auto"})
+    write_run(logs, {"x": 2**60 + 1})
+    write_run(logs, {"x": True})
     reader = mlxcore.Reader(logs)
-    assert ids(reader, "config.x == 9") == [1, 2]      # Python: [1]
-    assert ids(reader, "config.x == '9'") == [1, 2]    # Python: [2]
-    assert ids(reader, "config.x < 'b'") == [3]         # Python: [2, 3]
+    assert ids(reader, "config.x == 9") == [1]
+    assert ids(reader, "config.x == '9'") == [2]
+    assert ids(reader, "config.x < 'b'") == [2, 3]
+    assert ids(reader, "config.x > 8") == [1, 4]
+    assert ids(reader, "config.x >= 1") == [1, 4, 5]  # True is 1, as in Python
+    assert ids(reader, f"config.x == {2**60 + 1}") == [4]
+    shown = reader.filter(columns=["log_id", "config.x"], result_format="records")
+    assert [r["config.x"] for r in shown] == [9, "9", "auto", 2**60 + 1, True]
+    frame = reader.filter(columns=["log_id", "config.x"])
+    assert frame["config.x"].tolist() == [9, "9", "auto", 2**60 + 1, True]
 
 
 def test_translations_are_cached():

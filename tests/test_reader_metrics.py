@@ -32,17 +32,18 @@ def test_keys_get_one_column_each_with_the_narrowest_type_that_holds_every_value
     ]})
     reader = DuckDBReader(tmp_path)
     assert _types(reader, "train") == {
-        "step": "BIGINT", "loss": "DOUBLE", "tag": "VARCHAR", "ok": "BOOLEAN", "shape": "JSON", "cfg": "JSON",
+        "step": "BIGINT", "loss": "DOUBLE", "tag": "JSON", "ok": "BOOLEAN", "shape": "JSON", "cfg": "JSON",
         "log_id_": "BIGINT", "_row_": "BIGINT", "Loss_": "DOUBLE", "late": "DOUBLE", "grad": "DOUBLE",
         "edge": "DOUBLE"}
     rows = reader.metrics("train", result_format="records")
     assert [r["log_id"] for r in rows] == [1] * 61 and [r["_row"] for r in rows] == list(range(61))
     first, second, last = rows[0], rows[1], rows[-1]
-    assert (first["tag"], second["tag"], first["log_id_"], first["_row_"], second["Loss_"]) == ("a", "3", 7, 9, 2.0)
-    assert first["shape"] == "[2,3]" and first["cfg"] == '{"k":1}'
+    # text and a number under one key: a JSON column, each value shown as written (the number 3, not '3')
+    assert (first["tag"], second["tag"], first["log_id_"], first["_row_"], second["Loss_"]) == ("a", 3, 7, 9, 2.0)
+    assert first["shape"] == [2, 3] and first["cfg"] == {"k": 1}
     assert math.isnan(last["loss"]) and last["grad"] == math.inf and last["edge"] == -math.inf
     assert reader.filter(columns=["train.late.count", "train.step.last", "train.tag.last"], result_format="records") \
-        == [{"train.late.count": 58, "train.step.last": 60, "train.tag.last": "3"}]
+        == [{"train.late.count": 58, "train.step.last": 60, "train.tag.last": 3}]
 
 
 def test_a_column_widens_when_a_later_run_logs_another_type_and_keeps_its_old_values(tmp_path):
@@ -58,9 +59,9 @@ def test_a_column_widens_when_a_later_run_logs_another_type_and_keeps_its_old_va
     assert reader.sql('SELECT sum(n) AS s, max("train.n.last") AS l FROM train, runs').values.tolist() == [[11.0, 2.5]]
     write_run(tmp_path, {"seed": 3}, {"train": [{"n": "three"}]})
     reader.refresh()
-    assert _types(reader, "train")["n"] == "VARCHAR"
+    assert _types(reader, "train")["n"] == "JSON"
     assert [r["n"] for r in reader.metrics("train", keys=["n"], result_format="records")] == \
-        ["1.0", "2.0", "2.5", None, "three"]
+        [1.0, 2.0, 2.5, None, "three"]
     assert "train.n.mean" not in reader.columns and "train.n.last" in reader.columns
 
 

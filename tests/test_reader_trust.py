@@ -102,3 +102,71 @@ def test_an_empty_metric_key_and_an_unreadable_info_break_nothing(tmp_path):
     assert problem["log_id"] == 4 and "info.yaml" in problem["problem"]
     status = subprocess.run([sys.executable, "-m", "mlxcore", "status", str(logs)], capture_output=True, text=True)
     assert status.returncode == 0 and "1 problem(s) in 1 run(s) could not be read" in status.stdout
+
+
+def test_a_stream_of_very_many_keys_is_capped_and_reported_within_the_memory_limit(tmp_path):
+    """600 keys in one line took DuckDB past 4 GB (one aggregate per key in one query); 3,000 crashed it."""
+    logs = tmp_path / "logs"
+    write_run(logs, {"seed": 0}, {"train": [{"loss": 1.0}]})
+    wide = write_run(logs, {"seed": 1}, {"train": [{f"k{i}": i for i in range(600)}, {"loss": 0.5}]})
+    reader = mlxcore.Reader(logs, memory_limit="1GB")
+    assert len(reader.streams["train"]) == 601 and reader.problems == []
+    rows = reader.metrics("train", filter=f"log_id == {wide}", result_format="records")
+    assert rows[0]["k599"] == 599 and rows[1]["loss"] == 0.5
+
+
+def test_keys_beyond_the_limit_are_left_out_and_their_runs_listed(tmp_path, monkeypatch):
+    from mlxcore.reader import metrics
+
+    monkeypatch.setattr(metrics, "MAX_KEYS", 20)
+    logs = tmp_path / "logs"
+    first = write_run(logs, {"seed": 0}, {"train": [{f"a{i}": i for i in range(15)}]})
+    second = write_run(logs, {"seed": 1}, {"train": [{f"b{i}": i for i in range(15)}]})
+    for run in (first, second):  # parsed at indexing (a logged summary of so many keys would be too)
+        (logs / str(run) / "metrics" / ".summaries.json").unlink()
+    reader = mlxcore.Reader(logs)
+    assert len(reader.streams["train"]) == 20
+    assert [(p["log_id"], "beyond the 20" in p["problem"]) for p in reader.problems] == [(second, True)]
+    assert reader.filter(columns=["log_id"], result_format="records") == [{"log_id": first}, {"log_id": second}]
+
+
+def test_a_run_duckdb_refuses_is_left_out_and_every_other_run_loads(tmp_path, monkeypatch, caplog):
+    """A fake refusal: no real input is known to make DuckDB raise here any more (that is the point of the
+    fallback), so the loader is made to raise for one run's file, as DuckDB would."""
+    import duckdb
+
+    from mlxcore import store
+    from mlxcore.reader import metrics
+    from mlxcore.reader.synthetic import backdate
+
+    logs = tmp_path / "logs"
+    ids = [write_run(logs, {"seed": n}, {"train": [{"loss": float(n)}]}) for n in range(6)]
+    for run in ids:
+        (logs / str(run) / "metrics" / ".summaries.json").unlink()
+    backdate(logs)
+    bad = ids[3]
+    real = metrics._load_lines
+    calls = []
+
+    def refusing(con, stream, batch_ids, contents, problems=None):
+        calls.append(list(batch_ids))
+        if bad in batch_ids:
+            raise duckdb.ConversionException("Conversion Error: could not convert what this run logged")
+        return real(con, stream, batch_ids, contents, problems)
+
+    monkeypatch.setattr(metrics, "_load_lines", refusing)
+    reader = mlxcore.Reader(logs)
+    assert [r["log_id"] for r in reader.filter(columns=["log_id"], result_format="records")] == \
+        [i for i in ids if i != bad]
+    assert [p["log_id"] for p in reader.problems] == [bad]
+    assert "DuckDB refuses its files: Conversion Error" in reader.problems[0]["problem"]
+    assert f"run {bad} is left out of the catalog" in caplog.text
+    calls.clear()
+    reader.refresh()  # left out until it changes: not tried again
+    assert calls == [] and [p["log_id"] for p in reader.problems] == [bad]
+    monkeypatch.setattr(metrics, "_load_lines", real)
+    store.RunStore(logs).open(bad).update_info(note="fixed")
+    reader.refresh()
+    assert reader.problems == []
+    assert reader.filter(f"log_id == {bad}", columns=["train.loss.last"], result_format="records") == \
+        [{"train.loss.last": 3.0}]

@@ -128,8 +128,10 @@ def write_result(names: list[str], rows: list[tuple], fmt: str) -> None:
               help="Stop the query after this long (default 300).")
 @click.option("--memory-limit", default=None, metavar="SIZE",
               help="Memory the query and its result may take, e.g. 2GB (default: half the RAM, at most 4GB).")
+@click.option("--rebuild", is_flag=True,
+              help="Read every run again (after files were edited by hand rather than through mlxcore).")
 def query_command(logs: Path, filter_string: str, sql: str | None, columns: str | None, fmt: str,
-                  catalog: Path | None, timeout: float | None, memory_limit: str | None) -> None:
+                  catalog: Path | None, timeout: float | None, memory_limit: str | None, rebuild: bool) -> None:
     """Query the runs of LOGS with an MLXP filter string or with --sql.
 
     \b
@@ -142,7 +144,7 @@ def query_command(logs: Path, filter_string: str, sql: str | None, columns: str 
     if sql is not None and (filter_string or columns):
         raise QueryError("give either a filter (with --columns) or --sql, not both")
     progress = RefreshProgress()
-    reader = open_reader(logs, catalog, progress, timeout=timeout, memory_limit=memory_limit)
+    reader = open_reader(logs, catalog, progress, timeout=timeout, memory_limit=memory_limit, rebuild=rebuild or None)
     try:
         if sql is not None:
             query = reader.check_sql(sql)

@@ -38,14 +38,29 @@ from typing import Any
 
 from .. import store
 from ..errors import QueryError
-from . import logged, scan, tables
-from .catalog_files import default_catalog_path, is_duckdb_file, writer_lock
-from .connection import ALIAS, CATALOG_FILES, WRITE_WAIT, CatalogBusy, QueryConnection
-from .metrics import declare_columns, delete_runs, ingest_stream, read_batches, streams, update_summary
-from .workers import Progress, RunReader, Survey
+from . import isolate, logged, scan, survey, tables
+from .catalog_files import (
+    default_catalog_path,
+    file_identity,
+    is_duckdb_file,
+    writer_lock,
+)
+from .connection import ALIAS, CATALOG_FILES, WRITE_WAIT, CatalogBusy, shared
+from .metrics import (
+    declare_columns,
+    delete_runs,
+    ingest_stream,
+    read_batches,
+    streams,
+    update_summary,
+)
+from .workers import Progress, RunReader
 
 log = logging.getLogger(__name__)
 
+#: ``{catalog path: (identity of its files, what they held)}``: a process reopening a reader over a catalog that
+#: nobody wrote since reuses what it read (see Catalog._stored)
+_last_read: dict[str, tuple[tuple, _Stored]] = {}
 
 
 @dataclass
@@ -57,6 +72,8 @@ class RefreshStats:
     removed: list[int] = field(default_factory=list)
     status_changed: list[int] = field(default_factory=list)
     skipped_lines: dict[tuple[int, str], int] = field(default_factory=dict)
+    #: what could not be loaded of the metric files read, per run (besides what the runs' records say)
+    problems: dict[int, list[str]] = field(default_factory=dict)
     rebuilt: bool = False
     #: the catalog could not be written (other processes were reading it): queries see it as it was
     stale: bool = False
@@ -97,7 +114,7 @@ class Catalog:
         #: a path the user chose may name a file of theirs: it is replaced only when it is an mlxcore catalog
         self.chosen = path is not None
         self.racy_ns = int(racy_seconds * 1e9)
-        self.connection = QueryConnection(self.path, memory_limit)
+        self.connection = shared(self.path, memory_limit)
         #: the columns of ``runs`` and of each stream, and the tables a query may read (see
         #: :func:`mlxcore.reader.tables.save_shape`), as of the last refresh
         self.shape: dict[str, Any] | None = None
@@ -113,6 +130,13 @@ class Catalog:
                              "path of a new file, or of an mlxcore catalog")
         try:
             with self.connection.attached() as con:
+                # the files cannot change while attached (a shared lock): when they are as this process last
+                # read them, so is what they hold
+                identity = file_identity(self.path, CATALOG_FILES, self.racy_ns)
+                last = _last_read.get(str(self.path))
+                if identity is not None and last is not None and last[0] == identity:
+                    return last[1]
+                _last_read.pop(str(self.path), None)
                 meta = dict(con.execute("SELECT key, value FROM mlxcore_meta").fetchall())
                 if meta.get("schema_version") != tables.SCHEMA_VERSION:
                     log.info("catalog %s has another schema version; rebuilding it", self.path)
@@ -129,6 +153,8 @@ class Catalog:
                 stored.running = {row[0]: row for row in con.execute(
                     f"SELECT {', '.join(tables.STATE)} FROM mlxcore_state WHERE raw_status = ?",
                     [store.RUNNING]).fetchall()}
+                if identity is not None:
+                    _last_read[str(self.path)] = (identity, stored)
         except duckdb.Error as exc:
             log.warning("catalog %s cannot be read (%s); rebuilding it", self.path, str(exc).splitlines()[0])
             return None
@@ -157,30 +183,31 @@ class Catalog:
             self.shape = json.loads(found[0][0])
         return self.shape
 
-    def refresh(self, progress: Progress | None = None) -> RefreshStats:
-        """Bring the catalog up to date with the logs directory; see the module docstring.
+    def refresh(self, progress: Progress | None = None, rebuild: bool = False) -> RefreshStats:
+        """Bring the catalog up to date with the logs directory; see the module docstring. ``rebuild``: make it
+        anew from every run (after files were edited by hand, not through the store).
 
         Exactly once, however many processes refresh at the same time: what to change is decided from a first
         look (nothing to do: done, without writing), then decided again under the writers' lock from the
         catalog as it is then (another process may have done the work meanwhile), and applied in one
         transaction while that lock is held."""
+        import duckdb
+
         started = time.perf_counter()
         scan_start = time.time_ns()
-        survey = Survey(self.root)  # the stat of every run, while DuckDB starts and reads the stored state
-        survey.start()
-        try:
-            stored = self._stored()
-        finally:
-            survey.join()
-        plan = self._plan(survey.found, stored, scan_start)
+        # a survey in a thread while DuckDB starts; once started, reading the stored state costs less than a thread
+        found, stored = survey.look(self.root, self._stored, racy_ns=self.racy_ns, now_ns=scan_start,
+                                    beside=not self.connection.started, full=rebuild)
+        plan = self._plan(found, None if rebuild else stored, scan_start)
         if plan.needed:
             with self.writer_lock():
-                plan = self._plan(survey.found, self._stored(), scan_start)
+                plan = self._plan(found, None if rebuild else self._stored(), scan_start)
                 if plan.needed:
-                    surveyed = {log_id: stamp for log_id, (_, stamp) in survey.found.items()}
                     try:
                         self.shape = self._apply(plan.on_disk, plan.stamps, plan.stats, plan.dead, scan_start,
-                                                 progress, surveyed)
+                                                 progress, found)
+                    except duckdb.Error as exc:  # a run DuckDB refuses: find it, leave it out, load the others
+                        self.shape = isolate.apply_in_parts(self, plan, scan_start, progress, found, exc)
                     except CatalogBusy:  # long queries of other processes: answer from the catalog as it is
                         log.warning("the catalog %s is being read by another process (a long query?); answering "
                                     "from it as of its last refresh (%d run(s) changed since)", self.path,
@@ -196,21 +223,22 @@ class Catalog:
         """Held by whoever writes the catalog (a refresh, loading rows): :func:`.catalog_files.writer_lock`."""
         return writer_lock(self.path)
 
-    def _plan(self, found: dict[int, tuple[str, int | None]], stored: _Stored | None, scan_start: int) -> _Plan:
-        """What a refresh must change, from the survey of the logs directory and what the catalog holds."""
+    def _plan(self, found: dict[int, int | None], stored: _Stored | None, scan_start: int) -> _Plan:
+        """What a refresh must change, from the survey of the logs directory (``{id: stamp}``) and what the catalog
+        holds. Runs settled by their stamp cost one dictionary lookup: this runs at every reopen."""
         stats = RefreshStats(rebuilt=stored is None)
         stored = stored or _Stored()
-        on_disk = {log_id: path for log_id, (path, _) in found.items()}
+        root = str(self.root)
         finished = stored.finished
         # runs known not finished are compared by signature here; every other run not settled by its stamp
         # (new, or finished and changed) is read again, and the reader thread takes its stamp first
         stamps: dict[int, tuple[int | None, str | None]] = {}
         changed: list[int] = []
-        for log_id, (path, stamp) in found.items():
-            if stamp is not None and finished.get(log_id) == stamp:
-                continue
+        rejected: set[int] = set()
+        for log_id in [i for i, stamp in found.items() if stamp is None or finished.get(i) != stamp]:
+            path = f"{root}/{log_id}"
             if not scan.is_run_dir(path):
-                del on_disk[log_id]
+                rejected.add(log_id)
                 continue
             if log_id in stored.signatures:
                 stamp, signature = scan.signature(path, scan_start, self.racy_ns)
@@ -218,21 +246,22 @@ class Catalog:
                     continue
                 stamps[log_id] = (stamp, signature)
             changed.append(log_id)
-        stats.runs = len(on_disk)
+        stats.runs = len(found) - len(rejected)
         stats.changed = sorted(changed)
-        stats.removed = sorted(stored.known - set(on_disk))
+        stats.removed = sorted(stored.known.difference(found) | (stored.known & rejected))
         dead: dict[int, str] = {}
         changed_set = set(changed)
         for log_id, row in stored.running.items():
-            if log_id in changed_set or log_id not in on_disk:
+            if log_id in changed_set or log_id not in found or log_id in rejected:
                 continue
             now = store.effective_status({"status": row[4], "hostname": row[6], "pid": row[7],
-                                         "heartbeat_interval": row[8]}, Path(on_disk[log_id]))
+                                         "heartbeat_interval": row[8]}, Path(f"{root}/{log_id}"))
             if now != row[5]:
                 dead[log_id] = now
         stats.status_changed = sorted(dead)
         self.shape = stored.shape
         needed = bool(stats.rebuilt or stats.changed or stats.removed or dead or self.shape is None)
+        on_disk = {log_id: f"{root}/{log_id}" for log_id in found if log_id not in rejected} if needed else {}
         return _Plan(stats, on_disk, stamps, dead, needed)
 
     def _apply(self, on_disk: dict[int, str], stamps: dict[int, tuple[int | None, str | None]],
@@ -251,6 +280,7 @@ class Catalog:
                         reader.stop()
                         raise QueryError(f"{self.path} exists and is not an mlxcore catalog; refusing to replace "
                                          "it: give the path of a new file, or of an mlxcore catalog")
+                    self.connection.release()  # a read of the old file may still hold it
                     for suffix in CATALOG_FILES:
                         Path(f"{self.path}{suffix}").unlink(missing_ok=True)
                 wait = None if stats.rebuilt else WRITE_WAIT  # without a catalog there is nothing to answer from
@@ -278,7 +308,7 @@ class Catalog:
                         log.warning("run %s: %s", record.log_id, problem)
                 reshaped |= tables.upsert_runs(con, rows, stats.removed)
                 tables.write_state(con, rows, stats.removed)
-                tables.write_problems(con, reader.records, stats.removed)
+                tables.write_problems(con, reader.records, stats.removed, stats.problems)
                 tables.set_status(con, dead)
                 touched = sorted(set(stats.changed) | set(stats.removed) | set(dead))
                 full = reshaped or stats.rebuilt or len(touched) * 4 > max(len(on_disk), 1)
@@ -327,7 +357,9 @@ class Catalog:
                 for stream in waiting:
                     # as of now: another process may have loaded some
                     files = logged.pending_files(con, stream, str(self.root))
-                    skipped, changed = ingest_stream(con, stream, read_batches(stream, files))
+                    found: dict[int, list[str]] = {}
+                    skipped, changed = ingest_stream(con, stream, read_batches(stream, files), found)
+                    tables.add_problems(con, found)
                     skipped_lines.update({(log_id, stream): n for log_id, n in skipped.items()})
                     con.execute("DELETE FROM mlxcore_pending WHERE stream = ?", [stream])
                     if changed:  # a file changed since its summary was read: the columns follow its rows
@@ -360,7 +392,7 @@ class Catalog:
         reshaped: set[str] = set()
         for stream, group in itertools.groupby(reader.batches(), key=lambda item: item[0]):
             name = existing.setdefault(stream.lower(), stream)  # SQL names ignore case: Train is train
-            skipped, changed = ingest_stream(con, name, (batch for _, batch in group))
+            skipped, changed = ingest_stream(con, name, (batch for _, batch in group), stats.problems)
             for log_id, lines in skipped.items():
                 stats.skipped_lines[(log_id, name)] = lines
             if changed:

@@ -29,6 +29,24 @@ def default_catalog_path(root: Path) -> Path:
     return cache / "mlxcore" / "catalogs" / digest / CATALOG_NAME
 
 
+def file_identity(path: Path, suffixes: tuple[str, ...], racy_ns: int) -> tuple | None:
+    """What identifies the catalog's contents on disk: inode, size and ``mtime_ns`` of each of its files (its
+    write-ahead log included), or ``None`` when a file changed less than ``racy_ns`` ago (a write in the same
+    timestamp tick could go unseen; see :mod:`mlxcore.reader.scan`)."""
+    identity = []
+    racy_after = time.time_ns() - racy_ns
+    for suffix in suffixes:
+        try:
+            st = os.stat(f"{path}{suffix}")
+        except FileNotFoundError:
+            identity.append(None)
+            continue
+        if st.st_mtime_ns >= racy_after or st.st_ctime_ns >= racy_after:
+            return None
+        identity.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(identity)
+
+
 def is_duckdb_file(path: Path) -> bool:
     """``path`` starts like a DuckDB database (its magic bytes)."""
     try:

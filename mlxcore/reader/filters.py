@@ -26,14 +26,12 @@ flattened config, info and metric summaries (``None`` when the run lacks the key
   False for every run (never SQL's NULL), so ``~(config.depth < 8)`` selects the runs lacking ``config.depth``
   and ``~(c)`` always selects exactly the runs ``c`` does not.
 
-**What the catalog keeps** (:mod:`.scan`) bounds this. A key holding text and numbers across runs is a VARCHAR
-column where numbers and booleans are stored as their JSON text (``9``, ``0.01``, ``NaN``, ``true``). In a text
-column, a value spelled exactly like a JSON number or ``true``/``false`` is therefore read as that number or
-boolean, whatever it was: it compares as a number with numbers and is left out of string orderings; ``==``,
-``!=`` and ``in`` with a *string* compare the text (so ``config.batch == '9'`` also selects a run whose batch
-is the number 9, and ``config.gpu == '0'`` the runs whose gpu is the string ``'0'``). A JSON column (lists,
-mappings) keeps each value's JSON type and is compared exactly. Integers beyond 128 bits in text are compared
-as doubles; a date is compared as its ISO text.
+**What the catalog keeps** (:mod:`.scan`) makes this exact. A key holding one kind of value across runs gets
+that type (BOOLEAN, BIGINT, DOUBLE for integers and floats together, VARCHAR for text and dates, the latter as
+ISO text); any other mix (text and numbers, lists, integers a double would round) is a JSON column, where each
+value keeps its own JSON type: the number 9 and the text '9' stay apart (``config.batch == 9`` selects the
+first, ``config.batch == '9'`` the second), an ordering with a number reads the numbers and skips the text, an
+ordering with a string reads the text. A date compares as its ISO text.
 
 Each comparison compiles to SQL that depends on the column's type. With ``types`` (``{column: DuckDB type}``,
 e.g. ``reader.schema().columns``) the right form is chosen here; without, the SQL holds one form per kind and
@@ -224,6 +222,8 @@ def _number_in(kind: str, views: _Views, numbers: list[bool | int | float]) -> s
         return integer_in(views.integer)
     if kind == FLOAT:
         return double_in(views.double)
+    if kind == TEXT:  # text only: no number equals a string
+        return "FALSE"
     return _decoded(kind, views, integer_in, double_in, lambda flag: _constant(flag in integers))
 
 
@@ -234,9 +234,7 @@ def _ordered(kind: str, views: _Views, op: str, value: Any) -> str:
     if isinstance(value, str):
         text = _text(value)
         if kind == TEXT:
-            t = views.text
-            return _two_valued(f"({t} {op} {text} AND NOT (regexp_full_match({t}, {_NUM_TEXT}) OR "
-                               f"{t} IN ('true', 'false')))")
+            return _two_valued(f"{views.text} {op} {text}")
         if kind == JSON:
             return _two_valued(f"(json_type({views.json}) = 'VARCHAR' AND ({views.json} ->> '$') {op} {text})")
         return "FALSE"
@@ -246,13 +244,15 @@ def _ordered(kind: str, views: _Views, op: str, value: Any) -> str:
         return _two_valued(_integer_order(views.integer, op, value))
     if kind == FLOAT:
         return _two_valued(_double_order(views.double, op, value))
+    if kind == TEXT:  # Python cannot order a string and a number
+        return "FALSE"
     return _two_valued(_decoded(kind, views, lambda e: _integer_order(e, op, value),
                                 lambda e: _double_order(e, op, value),
                                 lambda flag: _constant(_python_order(flag, op, value))))
 
 
 def _decoded(kind: str, views: _Views, on_integer: Any, on_double: Any, on_flag: Any) -> str:
-    """A test of a text or JSON value read as JSON would read it: an integer (within 128 bits), another number,
+    """A test of a JSON value read as its JSON type: an integer (within 128 bits), another number,
     ``true``/``false`` (as 1/0), or none of these (False)."""
     t = views.text
     integer, double = on_integer(f"TRY_CAST({t} AS HUGEINT)"), on_double(f"TRY_CAST({t} AS DOUBLE)")

@@ -23,6 +23,9 @@ from typing import Any
 from ..loggers.summaries import FORMAT, TYPES, well_formed
 from . import scan
 
+#: keys of a stream file whose summary is taken (see mlxcore.reader.metrics.MAX_KEYS)
+MAX_KEYS = 256
+
 #: ``mlxcore_logged`` columns; ``key`` is NULL in the one row marking that the run has the stream
 LOGGED_COLUMNS = (("log_id", "BIGINT"), ("stream", "VARCHAR"), ("key", "VARCHAR"), ("count", "BIGINT"),
                   ("last", "VARCHAR"), ("min", "VARCHAR"), ("max", "VARCHAR"), ("mean", "DOUBLE"))
@@ -59,8 +62,8 @@ class LoggedSummaries:
         taken = set()
         for stream, path in files.items():
             entry = stored.get(stream)
-            if not isinstance(entry, dict) or not well_formed(entry.get("keys")):
-                continue
+            if not isinstance(entry, dict) or not well_formed(entry.get("keys")) or len(entry["keys"]) > MAX_KEYS:
+                continue  # a file of very many keys is parsed now: its keys beyond the limit are reported then
             try:
                 st = os.stat(path)
             except OSError:

@@ -36,6 +36,13 @@ log = logging.getLogger(__name__)
 BATCH_FILES = 2000
 BATCH_BYTES = 64 * 1024 * 1024
 RESERVED = ("log_id", "_row")
+#: keys whose types one query finds: DuckDB plans hundreds of aggregates in one SELECT with gigabytes of memory
+KINDS_AT_ONCE = 64
+#: columns a stream's table may have: keys beyond them are left out, and the runs logging them are listed in
+#: ``problems`` (each key of a stream is a column of its table and five of ``runs``)
+MAX_KEYS = 1000
+#: summary columns one query computes (see update_summary)
+SUMMARIES_AT_ONCE = 160
 #: our column type for each ``json_type`` of a value
 _VALUE_TYPES = {"UBIGINT": BIGINT, "BIGINT": BIGINT, "DOUBLE": DOUBLE, "BOOLEAN": BOOLEAN, "VARCHAR": VARCHAR,
                 "NULL": None, "OBJECT": JSON, "ARRAY": JSON}
@@ -123,8 +130,10 @@ def read_batches(stream: str, files: list[tuple[int, str]], sizes: dict[int, lis
         yield ids, contents
 
 
-def ingest_stream(con: Any, stream: str, batches: Iterable[tuple[list[int], list[str]]]) -> tuple[dict[int, int], bool]:
-    """Load the batches of ``stream`` (:func:`read_batches`; the old rows of these runs must be deleted already).
+def ingest_stream(con: Any, stream: str, batches: Iterable[tuple[list[int], list[str]]],
+                  problems: dict[int, list[str]] | None = None) -> tuple[dict[int, int], bool]:
+    """Load the batches of ``stream`` (:func:`read_batches`; the old rows of these runs must be deleted already);
+    ``problems`` receives, per run, what could not be loaded (keys beyond :data:`MAX_KEYS`).
 
     :returns: ``{log_id: number of lines skipped}`` for the runs that had unreadable lines, and whether the
         stream's table was created or got new or wider columns.
@@ -135,7 +144,7 @@ def ingest_stream(con: Any, stream: str, batches: Iterable[tuple[list[int], list
     skipped: dict[int, int] = {}
     reshaped = not exists
     for ids, contents in batches:
-        batch_skipped, batch_reshaped = _load_lines(con, stream, ids, contents)
+        batch_skipped, batch_reshaped = _load_lines(con, stream, ids, contents, problems)
         skipped.update(batch_skipped)
         reshaped |= batch_reshaped
     if skipped:
@@ -144,7 +153,8 @@ def ingest_stream(con: Any, stream: str, batches: Iterable[tuple[list[int], list
     return skipped, reshaped
 
 
-def _load_lines(con: Any, stream: str, ids: list[int], contents: list[str]) -> tuple[dict[int, int], bool]:
+def _load_lines(con: Any, stream: str, ids: list[int], contents: list[str],
+                problems: dict[int, list[str]] | None = None) -> tuple[dict[int, int], bool]:
     """Insert the rows of one batch of files (``contents[n]`` is the text of run ``ids[n]``'s file).
 
     Each file is split into lines by DuckDB (``\n`` or ``\r\n``; empty lines are passed over); a line that is
@@ -166,6 +176,7 @@ def _load_lines(con: Any, stream: str, ids: list[int], contents: list[str]) -> t
         "SELECT k FROM (SELECT f * 4294967296 + r AS pos, unnest(ks) AS k, generate_subscripts(ks, 1) AS i "
         "FROM (SELECT f, r, json_keys(json) AS ks FROM _mlx_lines WHERE json IS NOT NULL)) "
         "GROUP BY k ORDER BY min(pos), arg_min(i, pos)").fetchall()]
+    keys = _within_limit(con, stream, ids, keys, problems)
     # keys equal but for case ("loss", "Loss"): DuckDB's struct fields ignore case, so json_transform takes the
     # first and the others are extracted by JSON pointer (which does not)
     spec: dict[str, str] = {}
@@ -181,18 +192,19 @@ def _load_lines(con: Any, stream: str, ids: list[int], contents: list[str]) -> t
     con.execute(f"CREATE OR REPLACE TEMP TABLE _mlx_values AS SELECT f, r{values} FROM "
                 f"(SELECT f, r, json, {transform} AS s FROM _mlx_lines WHERE json IS NOT NULL)")
     found: dict[str, str | None] = {}
-    if keys:
-        kinds = con.execute("SELECT " + ", ".join(
-            f"list(DISTINCT json_type(v{n})) FILTER (WHERE v{n} IS NOT NULL)" for n in range(len(keys)))
-            + " FROM _mlx_values").fetchone()
-        for key, seen in zip(keys, kinds):
-            kind: str | None = None
-            for name in seen or ():
-                kind = combine_types(kind, _VALUE_TYPES.get(name, JSON))
-            found[key] = kind
+    kinds: list[Any] = []
+    for start in range(0, len(keys), KINDS_AT_ONCE):  # one aggregate per key: a few at a time (memory, stack)
+        kinds += con.execute("SELECT " + ", ".join(
+            f"list(DISTINCT json_type(v{n})) FILTER (WHERE v{n} IS NOT NULL)"
+            for n in range(start, min(start + KINDS_AT_ONCE, len(keys)))) + " FROM _mlx_values").fetchone()
+    for key, seen in zip(keys, kinds):
+        kind: str | None = None
+        for name in seen or ():
+            kind = combine_types(kind, _VALUE_TYPES.get(name, JSON))
+        found[key] = kind
     columns, reshaped = _merge_columns(con, stream, found)
     names = "".join(f", {q(col)}" for col, _ in columns.values())
-    casts = "".join(f", {_cast(f'v{n}', columns[key][1])}" for n, key in enumerate(keys))
+    casts = "".join(f", {_cast(f'v{n}', columns[key][1])}" for n, key in enumerate(keys) if key in columns)
     con.execute(f"INSERT INTO metrics.{q(stream)} (log_id, _row{names}) SELECT $ids[f + 1], r{casts} "
                 "FROM _mlx_values", {"ids": ids})
     rows = con.execute("SELECT $ids[f + 1], count(*) FROM _mlx_lines WHERE json IS NULL GROUP BY ALL",
@@ -200,6 +212,32 @@ def _load_lines(con: Any, stream: str, ids: list[int], contents: list[str]) -> t
     con.execute("DROP TABLE temp._mlx_values")
     con.execute("DROP TABLE temp._mlx_lines")
     return {int(log_id): int(n) for log_id, n in rows}, reshaped
+
+
+def _within_limit(con: Any, stream: str, ids: list[int], keys: list[str],
+                  problems: dict[int, list[str]] | None) -> list[str]:
+    """``keys`` that the stream's table can take (:data:`MAX_KEYS`, keys it has first, then in the order they
+    were first logged); the runs that logged the others get a problem naming the stream and what to do."""
+    known = {k for (k,) in con.execute("SELECT key FROM mlxcore_keys WHERE stream = ?", [stream]).fetchall()}
+    room = MAX_KEYS - len(known)
+    kept, dropped = [], []
+    for key in keys:
+        if key in known or room > 0:
+            kept.append(key)
+            room -= key not in known
+        else:
+            dropped.append(key)
+    if dropped:
+        runs = con.execute("SELECT DISTINCT $ids[f + 1] FROM (SELECT f, unnest(json_keys(json)) AS k FROM _mlx_lines "
+                           "WHERE json IS NOT NULL) WHERE k IN (SELECT unnest($dropped))",
+                           {"ids": ids, "dropped": dropped}).fetchall()
+        for (log_id,) in runs:
+            message = (f"metrics/{stream}.json: keys beyond the {MAX_KEYS} a stream can have were left out "
+                       f"({len(dropped)} in this batch, e.g. {dropped[0]!r}); log them under another log_name")
+            log.warning("run %s: %s", log_id, message)
+            if problems is not None:
+                problems.setdefault(int(log_id), []).append(message)
+    return kept
 
 
 def declare_columns(con: Any, stream: str, types: dict[str, str | None]) -> bool:
@@ -229,9 +267,13 @@ def _merge_columns(con: Any, stream: str, batch: dict[str, str | None]) -> tuple
     taken = {name.lower() for name in existing} | {r.lower() for r in RESERVED}
     out: dict[str, tuple[str, str]] = {}
     reshaped = False
+    room = MAX_KEYS - len(mapping)
     for key, batch_type in batch.items():
         col = mapping.get(key)
+        if col is None and room <= 0:  # declared from logged summaries: the rows report it when loaded
+            continue
         if col is None:
+            room -= 1
             col = key or "_"
             while col.lower() in taken:
                 col += "_"
@@ -279,18 +321,36 @@ def update_summary(con: Any, stream: str, ids: list[int] | None) -> None:
     keys = {col: key for key, col in con.execute("SELECT key, col FROM mlxcore_keys WHERE stream = ?",
                                                    [stream]).fetchall()}
     select = summary_select(stream, table_columns(con, "metrics", stream), keys)
-    rows = "".join(f", {expr} AS {q(name)}" for expr, _, name in select)
-    from_logged = "".join(f", {expr} AS {q(name)}" for _, expr, name in select)
     table = f"summaries.{q(stream)}"
     expected = ["log_id", *(name for _, _, name in select)]
     full = ids is None or list(table_columns(con, "summaries", stream, missing_ok=True)) != expected
     only = "" if full else " AND log_id IN (SELECT unnest($ids))"
-    body = (f"SELECT log_id{rows} FROM metrics.{q(stream)} WHERE log_id NOT IN "
-            f"(SELECT log_id FROM mlxcore_logged WHERE stream = $stream){only} GROUP BY log_id "
-            f"UNION ALL SELECT log_id{from_logged} FROM mlxcore_logged WHERE stream = $stream{only} GROUP BY log_id")
     params = {"stream": stream} if full else {"stream": stream, "ids": ids}
+    # a few aggregates at a time, joined on log_id: DuckDB plans a SELECT of thousands of filtered aggregates
+    # (a stream of a thousand keys) with gigabytes of memory; every part lists each run once
+    parts = []
+    for n, start in enumerate(range(0, max(len(select), 1), SUMMARIES_AT_ONCE)):
+        chunk = select[start:start + SUMMARIES_AT_ONCE]
+        rows = "".join(f", {expr} AS {q(name)}" for expr, _, name in chunk)
+        from_logged = "".join(f", {expr} AS {q(name)}" for _, expr, name in chunk)
+        body = (f"SELECT log_id{rows} FROM metrics.{q(stream)} WHERE log_id NOT IN "
+                f"(SELECT log_id FROM mlxcore_logged WHERE stream = $stream){only} GROUP BY log_id "
+                f"UNION ALL SELECT log_id{from_logged} FROM mlxcore_logged WHERE stream = $stream{only} "
+                "GROUP BY log_id")
+        parts.append((f"_mlx_summary{n}", [name for _, _, name in chunk], body))
+    if len(parts) == 1:
+        body = parts[0][2]
+    else:
+        for name, _, part in parts:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {part}", params)
+        columns = ", ".join(f"{name}.{q(c)}" for name, chunk, _ in parts for c in chunk)
+        joins = " ".join(f"JOIN {name} USING (log_id)" for name, _, _ in parts[1:])
+        body, params = f"SELECT log_id, {columns} FROM {parts[0][0]} {joins}", {}
     if full:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS {body}", params)
-        return
-    con.execute(f"DELETE FROM {table} WHERE log_id IN (SELECT unnest($ids))", {"ids": ids})
-    con.execute(f"INSERT INTO {table} {body}", params)
+    else:
+        con.execute(f"DELETE FROM {table} WHERE log_id IN (SELECT unnest($ids))", {"ids": ids})
+        con.execute(f"INSERT INTO {table} {body}", params)
+    if len(parts) > 1:
+        for name, _, _ in parts:
+            con.execute(f"DROP TABLE temp.{name}")

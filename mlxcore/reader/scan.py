@@ -43,12 +43,13 @@ BOOLEAN, BIGINT, DOUBLE, VARCHAR, JSON = "BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def survey(root: Path) -> dict[int, tuple[str, int | None]]:
-    """``{id: (run directory, mtime_ns of its metadata/ or None)}`` for every directory of ``root`` named like a
-    run: one ``stat`` per run, relative to ``root`` (this loop is most of a reopen at 10,000 runs; the catalog
-    runs it in a thread while DuckDB starts). Paths are strings: ten thousand ``Path`` objects cost more than the
-    listing. A symlink is followed here; :func:`is_run_dir` turns it away before anything in it is read."""
-    found: dict[int, tuple[str, int | None]] = {}
+def survey(root: Path) -> dict[int, int | None]:
+    """``{id: mtime_ns of its metadata/ or None}`` for every directory of ``root`` named like a run (its path is
+    ``f"{root}/{id}"``): one ``stat`` per run, relative to ``root`` (this loop is most of a reopen; the catalog runs
+    it in a thread while DuckDB attaches the catalog). No path is built per run: at 10,000 runs, strings or
+    ``Path`` objects cost as much as the listing. A symlink is followed here; :func:`is_run_dir` turns it away
+    before anything in it is read."""
+    found: dict[int, int | None] = {}
     prefix = str(root)
     try:
         fd = os.open(prefix, os.O_RDONLY | os.O_DIRECTORY)
@@ -66,7 +67,7 @@ def survey(root: Path) -> dict[int, tuple[str, int | None]]:
                 continue
             except FileNotFoundError:  # no metadata yet, or removed meanwhile
                 stamp = None
-            found[int(name)] = (f"{prefix}/{name}", stamp)
+            found[int(name)] = stamp
     finally:
         os.close(fd)
     return found
@@ -235,7 +236,7 @@ def value_type(value: Any) -> str | None:
     if isinstance(value, bool):
         return BOOLEAN
     if isinstance(value, int):
-        return BIGINT if _INT64[0] <= value <= _INT64[1] else VARCHAR
+        return BIGINT if _INT64[0] <= value <= _INT64[1] else JSON
     if isinstance(value, float):
         return DOUBLE
     if isinstance(value, (str, datetime, date)):
@@ -250,14 +251,26 @@ def column_type(values: list[Any]) -> str | None:
     """The narrowest catalog type holding every value of ``values`` (:func:`value_type` of each, combined), with
     one pass in C over the values' types: a catalog of 10,000 runs x 50 keys makes this call 50 times."""
     found: str | None = None
-    for kind in set(map(type, values)):
+    kinds = set(map(type, values))
+    for kind in kinds:
         if kind in _EXACT_TYPES:
             found = combine_types(found, _EXACT_TYPES[kind])
         else:  # int (range-checked), subclasses, dates, lists, mappings
             for value in values:
                 if type(value) is kind:
                     found = combine_types(found, value_type(value))
+    if found == DOUBLE and int in kinds and has_wide_int(values):
+        return JSON  # a double would round these integers
     return found
+
+
+#: the largest integer magnitude every double holds exactly
+EXACT_INT = 2**53
+
+
+def has_wide_int(values: list[Any]) -> bool:
+    """An integer of ``values`` that a double would round."""
+    return any(type(v) is int and abs(v) > EXACT_INT for v in values)
 
 
 def column_values(values: list[Any], column: str) -> list[Any]:
@@ -272,16 +285,16 @@ _PLAIN = {DOUBLE: float, VARCHAR: str}
 
 
 def combine_types(a: str | None, b: str | None) -> str | None:
-    """The narrowest type holding values of both types."""
+    """The narrowest type holding values of both types: integers and floats make DOUBLE (:func:`column_type`
+    keeps integers a double would round as JSON); any other mix is JSON, which keeps each value's own type
+    (the number 9 and the text '9' stay apart). VARCHAR holds text only (and dates, as ISO text)."""
     if a is None or a == b:
         return b
     if b is None:
         return a
     if {a, b} == {BIGINT, DOUBLE}:
         return DOUBLE
-    if JSON in (a, b):
-        return JSON
-    return VARCHAR
+    return JSON
 
 
 def convert(value: Any, column_type: str) -> Any:

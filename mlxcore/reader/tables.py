@@ -18,7 +18,7 @@ from .. import store
 from . import logged, scan
 from .metrics import create_schema, q, streams, table_columns
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 #: tables every query may read, besides one view per stream
 PUBLIC_TABLES = ("runs", "skipped_lines", "problems")
 STATE = ("log_id", "stamp", "signature", "final", "raw_status", "status", "hostname", "pid", "heartbeat_interval")
@@ -36,13 +36,34 @@ def create_tables(con: Any) -> None:
     create_schema(con)
 
 
-def write_problems(con: Any, records: list[scan.RunRecord], removed: list[int]) -> None:
-    """What could not be read of the runs just read (a file that does not parse, a run left out): the table
-    ``problems``, one row per problem; those of the runs read again or removed are replaced."""
+def write_problems(con: Any, records: list[scan.RunRecord], removed: list[int],
+                   more: dict[int, list[str]] | None = None) -> None:
+    """What could not be read of the runs just read (a file that does not parse, a run left out; ``more``: what
+    loading their metric files found): the table ``problems``, one row per problem; those of the runs read
+    again or removed are replaced."""
     gone = [*removed, *(record.log_id for record in records)]
     if gone:
         con.execute("DELETE FROM problems WHERE log_id IN (SELECT unnest($ids))", {"ids": gone})
     found = [(record.log_id, problem) for record in records for problem in record.problems]
+    found += [(log_id, problem) for log_id, problems in (more or {}).items() for problem in problems]
+    if found:
+        con.executemany("INSERT INTO problems VALUES (?, ?)", found)
+
+
+def leave_out(con: Any, problems: dict[int, str], stamps: dict[int, int | None]) -> None:
+    """Runs left out of the catalog (:mod:`.isolate`): no row in ``runs``, one problem each, and a state that
+    settles them until their metadata changes (``stamps``; ``None``: tried again at the next refresh)."""
+    ids = sorted(problems)
+    for table in ("mlxcore_runs", "mlxcore_state", "problems"):
+        con.execute(f"DELETE FROM {table} WHERE log_id IN (SELECT unnest($ids))", {"ids": ids})
+    con.executemany("INSERT INTO mlxcore_state (log_id, stamp, final) VALUES (?, ?, TRUE)",
+                    [(i, stamps.get(i)) for i in ids])
+    con.executemany("INSERT INTO problems VALUES (?, ?)", [(i, problems[i]) for i in ids])
+
+
+def add_problems(con: Any, problems: dict[int, list[str]]) -> None:
+    """Problems found while loading rows left for later (their runs' other problems stay)."""
+    found = [(log_id, problem) for log_id, items in problems.items() for problem in items]
     if found:
         con.executemany("INSERT INTO problems VALUES (?, ?)", found)
 
@@ -63,6 +84,7 @@ class Rows:
     ids: list[int] = field(default_factory=list)
     columns: dict[str, list[Any]] = field(default_factory=dict)  # mlxcore_runs: name -> one value per run
     types: dict[str, str | None] = field(default_factory=dict)  # the narrowest type of each column's values
+    wide: set[str] = field(default_factory=set)  # columns holding an integer a double would round
     state: dict[str, list[Any]] = field(default_factory=dict)  # mlxcore_state: name -> one value per run
 
 
@@ -87,6 +109,8 @@ def prepare(records: list[scan.RunRecord], stamps: dict[int, tuple[int | None, s
         for name, value in zip(STATE, values):
             rows.state[name].append(value)
     rows.types = {name: scan.column_type(values) for name, values in rows.columns.items()}
+    rows.wide = {name for name, values in rows.columns.items() if rows.types[name] in (scan.BIGINT, scan.DOUBLE)
+                 and scan.has_wide_int(values)}
     return rows
 
 
@@ -107,20 +131,31 @@ def upsert_runs(con: Any, rows: Rows, removed: list[int]) -> bool:
         if have is None:
             con.execute(f"ALTER TABLE mlxcore_runs ADD COLUMN {q(name)} {new or scan.VARCHAR}")
             existing[name] = new or scan.VARCHAR
-        elif scan.combine_types(have, new) != have:
-            wanted = scan.combine_types(have, new)
-            using = _widened(name, have, wanted)
-            con.execute(f"ALTER TABLE mlxcore_runs ALTER {q(name)} TYPE {wanted} USING {using}")
-            existing[name] = wanted
+        else:
+            wanted = scan.combine_types(have, new) or have
+            if wanted == scan.DOUBLE and (name in rows.wide or (have == scan.BIGINT and _has_wide_int(con, name))):
+                wanted = scan.JSON  # a double would round these integers (scan.column_type)
+            if wanted != have:
+                con.execute(f"ALTER TABLE mlxcore_runs ALTER {q(name)} TYPE {wanted} USING {_widened(name, wanted)}")
+                existing[name] = wanted
     gone = sorted(set(rows.ids) | set(removed))
+    deleted = 0
     if gone:
-        con.execute("DELETE FROM mlxcore_runs WHERE log_id IN (SELECT unnest($ids))", {"ids": gone})
+        deleted = con.execute("DELETE FROM mlxcore_runs WHERE log_id IN (SELECT unnest($ids))",
+                              {"ids": gone}).fetchall()[0][0]
     if rows.ids:
         _insert_columns(con, "mlxcore_runs", {
             name: (existing[name], scan.column_values(values, existing[name])) for name, values in rows.columns.items()})
+    if deleted:  # the runs that made a column wider may be gone, or hold other values now
+        _narrow_json_columns(con, existing)
     if removed:
         _drop_empty_columns(con, existing)
     return existing != before
+
+
+def _has_wide_int(con: Any, name: str) -> bool:
+    return bool(con.execute(f"SELECT coalesce(bool_or(abs({q(name)}) > {scan.EXACT_INT}), false) "
+                            "FROM mlxcore_runs").fetchall()[0][0])
 
 
 def _fold_case(rows: Rows, existing: dict[str, str]) -> None:
@@ -140,20 +175,48 @@ def _fold_case(rows: Rows, existing: dict[str, str]) -> None:
         rows.types[canonical] = scan.combine_types(rows.types.get(canonical), rows.types.pop(name))
 
 
-#: text that a VARCHAR column holds for a number or a boolean (:func:`mlxcore.reader.scan.convert`)
-_JSON_SCALAR = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?|true|false"
-
-
-def _widened(name: str, have: str, wanted: str) -> str:
-    """The ``USING`` expression that turns a column of type ``have`` into ``wanted``. Text becoming JSON keeps
-    the numbers and booleans it held as such (9 stays the number 9; 'auto' becomes the JSON string "auto"), as
-    a catalog built afresh would hold them."""
+def _widened(name: str, wanted: str) -> str:
+    """The ``USING`` expression that turns a column into ``wanted``: a JSON column keeps each value's type (a
+    text column holds text only, so its values become JSON strings), as a catalog built afresh would hold them."""
     col = q(name)
-    if wanted != scan.JSON:
-        return f"CAST({col} AS {wanted})"
-    if have == scan.VARCHAR:
-        return f"CASE WHEN regexp_full_match({col}, '{_JSON_SCALAR}') THEN CAST({col} AS JSON) ELSE to_json({col}) END"
-    return f"to_json({col})"
+    return f"to_json({col})" if wanted == scan.JSON else f"CAST({col} AS {wanted})"
+
+
+_INT_TEXT = "'-?[0-9]+'"
+
+
+def _narrow_json_columns(con: Any, columns: dict[str, str]) -> None:
+    """Give each JSON column the type a catalog built afresh from the runs it holds now would give it: a run
+    that widened a column (``lr=abc`` among numbers) and is then fixed or removed leaves it as it was before.
+    JSON keeps what decides it: each value's JSON type, and whether a number was written as an integer."""
+    names = [n for n, t in columns.items() if t == scan.JSON and n not in _FIXED]
+    if not names:
+        return
+    probes = []
+    for name in names:
+        c, text = q(name), f"CAST({q(name)} AS VARCHAR)"
+        is_int = f"regexp_full_match({text}, {_INT_TEXT})"
+        probes += [f"bool_or(json_type({c}) IN ('ARRAY', 'OBJECT'))", f"bool_or(json_type({c}) = 'VARCHAR')",
+                   f"bool_or(json_type({c}) = 'BOOLEAN')", f"bool_or({is_int})",
+                   f"bool_or(json_type({c}) IN ('DOUBLE', 'UBIGINT', 'BIGINT') AND NOT {is_int})",
+                   f"bool_or({is_int} AND TRY_CAST({text} AS BIGINT) IS NULL)",
+                   f"bool_or({is_int} AND abs(TRY_CAST({text} AS HUGEINT)) > {scan.EXACT_INT})"]
+    found = con.execute(f"SELECT {', '.join(probes)} FROM mlxcore_runs").fetchall()[0]
+    for n, name in enumerate(names):
+        nested, text, flag, ints, floats, huge, wide = (bool(v) for v in found[7 * n: 7 * n + 7])
+        kinds = {kind for kind, present in ((scan.VARCHAR, text), (scan.BOOLEAN, flag), (scan.BIGINT, ints),
+                                            (scan.DOUBLE, floats)) if present}
+        wanted = scan.JSON
+        if not nested and not huge and len(kinds) == 1:
+            wanted = kinds.pop()
+        elif not nested and not huge and not wide and kinds == {scan.BIGINT, scan.DOUBLE}:
+            wanted = scan.DOUBLE
+        if wanted == scan.JSON:
+            continue
+        # TRY_CAST: DuckDB also converts the rows deleted earlier in this transaction (the run that widened it)
+        using = f"({q(name)} ->> '$')" if wanted == scan.VARCHAR else f"TRY_CAST({q(name)} AS {wanted})"
+        con.execute(f"ALTER TABLE mlxcore_runs ALTER {q(name)} TYPE {wanted} USING {using}")
+        columns[name] = wanted
 
 
 def _drop_empty_columns(con: Any, columns: dict[str, str]) -> None:

@@ -1,6 +1,6 @@
 """The threads of a refresh: DuckDB releases the GIL, so Python's file reading can run beside it.
 
-* :class:`Survey` stats every run while DuckDB starts and reads the stored state;
+* :class:`mlxcore.reader.survey.Survey` stats every run while DuckDB starts and reads the stored state;
 * :class:`RunReader` reads the metric files and the metadata of the changed runs while DuckDB loads them.
 """
 
@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..loggers import summaries
 from ..signals import block_in_this_thread
@@ -20,28 +19,6 @@ from .logged import LoggedSummaries
 from .metrics import read_batches
 
 Progress = Callable[[str, int, int], Any]
-
-
-class Survey(threading.Thread):
-    """:func:`mlxcore.reader.scan.survey` in a thread: its ``stat`` calls release the GIL, and so does DuckDB."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(name="mlxcore-catalog-survey", daemon=True)
-        self.root = root
-        self.found: dict[int, tuple[str, int | None]] = {}
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        block_in_this_thread()
-        try:
-            self.found = scan.survey(self.root)
-        except BaseException as exc:  # re-raised by the main thread
-            self.error = exc
-
-    def join(self, timeout: float | None = None) -> None:
-        super().join(timeout)
-        if self.error is not None:
-            raise self.error
 
 
 class RunReader(threading.Thread):

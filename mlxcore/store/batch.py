@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import layout
+from .changes import touch
 from .files import read_bytes, write_atomic
 from .lease import RunBusyError, holder_alive, read_holder
 from .run import Run, RunStore
@@ -86,6 +87,7 @@ class SubmissionBatch:
         for log_id, (run, saved) in list(self.resubmitted.items()):
             if wanted is not None and run.root not in wanted:
                 continue
+            touch(run.root)
             for path, raw in saved.items():
                 try:
                     if raw is None:
@@ -94,6 +96,7 @@ class SubmissionBatch:
                         write_atomic(path, raw)
                 except OSError as exc:
                     log.error("run %s: cannot restore %s after the failed submission: %s", log_id, path, exc)
+            touch(run.root)
             del self.resubmitted[log_id]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunError
-from . import cache, ids, layout
+from . import cache, changes, ids, layout
 from .files import dump_yaml, now_iso, read_yaml, write_atomic
 from .statuses import DEAD, FINAL_STATUSES, RUNNING, SUBMITTED, check_transition
 
@@ -89,13 +89,16 @@ class Run:
 
     # -- writing ------------------------------------------------------------------------------------------------
     def write_metadata(self, name: str, data: Any) -> None:
-        """Replace ``metadata/<name>`` atomically: YAML for data, as is for text (files of a version manager)."""
-        if isinstance(data, (str, bytes)):
-            write_atomic(self.paths.metadata_file(name), data)
-            return
-        raw = dump_yaml(data)
-        write_atomic(self.paths.metadata_file(name), raw)
-        cache.record(self.paths.metadata, name, raw, data)
+        """Replace ``metadata/<name>`` atomically: YAML for data, as is for text (files of a version manager);
+        the logs directory's change stamp is touched around the write (:mod:`.changes`)."""
+        raw = data if isinstance(data, (str, bytes)) else dump_yaml(data)
+        changes.touch(self.root)
+        try:
+            write_atomic(self.paths.metadata_file(name), raw)
+            if not isinstance(data, (str, bytes)):
+                cache.record(self.paths.metadata, name, raw, data)
+        finally:
+            changes.touch(self.root)
 
     def update_info(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into the info record and write it. Status changes go through :meth:`set_status`."""
@@ -128,10 +131,14 @@ class Run:
         self.update_info(history=[*self.info.get("history", []), {"time": now_iso(), **event}])
 
     def request_cancel(self) -> None:
+        changes.touch(self.root)
         self.paths.cancel_marker.touch()
+        changes.touch(self.root)
 
     def clear_cancel_request(self) -> None:
+        changes.touch(self.root)
         self.paths.cancel_marker.unlink(missing_ok=True)
+        changes.touch(self.root)
 
     def record_submission(self, record: dict[str, Any]) -> None:
         """What the submitter learnt: scheduler name, job id, script, submit time (``metadata/scheduler.yaml``)."""
