@@ -2,5 +2,6 @@
 
 from .clusters import LocalCluster
 from .scheduler_contract import SchedulerContract
+from .waiting import WaitTimeout, wait_until
 
-__all__ = ["LocalCluster", "SchedulerContract"]
+__all__ = ["LocalCluster", "SchedulerContract", "WaitTimeout", "wait_until"]
