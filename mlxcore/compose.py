@@ -11,7 +11,7 @@ it is loaded directly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .errors import ConfigError
 from .overrides import ADD, CHANGE, DELETE, FORCE_ADD, ConfigOverride
@@ -100,7 +100,8 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        # a DictConfig's container is a dict (to_container is typed for any node: lists, None, strings)
+        return cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True))
     except OmegaConfBaseException as exc:
         raise ConfigError(f"cannot resolve the config: {_one_line(exc)}") from None
 
@@ -170,7 +171,7 @@ def _siblings(cfg: Any, key: str) -> str:
     parent_key = key.rpartition(".")[0]
     parent = OmegaConf.select(cfg, parent_key, default=None) if parent_key else cfg
     if isinstance(parent, DictConfig):
-        names = [f"{parent_key}.{k}" if parent_key else str(k) for k in parent.keys()]
+        names = [f"{parent_key}.{k}" if parent_key else k for k in map(str, parent.keys())]
         return f" (keys there: {', '.join(names)})" if names else ""
     return ""
 

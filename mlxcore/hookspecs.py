@@ -1,6 +1,6 @@
 """The hooks a plugin can implement.
 
-Every hook is a ``register_*`` hook: mlxcore calls it once, when the plugin manager is first built, with a
+Every hook is a ``register_*`` hook: mlxcore calls it once, the first time it needs that kind of thing, with a
 ``register`` callable; the plugin calls ``register`` for each thing it provides. Names are checked by the
 core's registries (see :mod:`mlxcore.registry`), so a collision between two plugins is an error that names
 both. A plugin module looks like this::
@@ -15,12 +15,19 @@ both. A plugin module looks like this::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type-only: importing the hookspecs (and so ``import mlxcore``) loads none of these
     import click
+
+    from .loggers.base import RunLogger
+    from .reader.base import Reader
+    from .schedulers.base import Scheduler
+    from .serializers import Serializer
+    from .version_managers import VersionManager
 
 PROJECT = "mlxcore"
 
@@ -29,7 +36,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_loggers(register: Callable) -> None:
+def register_loggers(register: Callable[[type[RunLogger]], None]) -> None:
     """Register run-logger classes.
 
     :param register: call ``register(cls)`` with a subclass of :class:`mlxcore.loggers.base.RunLogger`;
@@ -38,7 +45,7 @@ def register_loggers(register: Callable) -> None:
 
 
 @hookspec
-def register_schedulers(register: Callable) -> None:
+def register_schedulers(register: Callable[[type[Scheduler]], None]) -> None:
     """Register job schedulers.
 
     :param register: call ``register(cls)`` with a subclass of :class:`mlxcore.schedulers.base.Scheduler`;
@@ -47,7 +54,7 @@ def register_schedulers(register: Callable) -> None:
 
 
 @hookspec
-def register_version_managers(register: Callable) -> None:
+def register_version_managers(register: Callable[[type[VersionManager]], None]) -> None:
     """Register version managers (what code a run executes, and the record of it).
 
     :param register: call ``register(cls)`` with a subclass of
@@ -56,7 +63,7 @@ def register_version_managers(register: Callable) -> None:
 
 
 @hookspec
-def register_serializers(register: Callable) -> None:
+def register_serializers(register: Callable[[Serializer], None]) -> None:
     """Register artifact and checkpoint formats.
 
     :param register: call ``register(obj)`` with an instance of :class:`mlxcore.serializers.Serializer`;
@@ -65,11 +72,11 @@ def register_serializers(register: Callable) -> None:
 
 
 @hookspec
-def register_readers(register: Callable) -> None:
+def register_readers(register: Callable[[type[Reader]], None]) -> None:
     """Register readers (query engines over a logs directory).
 
-    :param register: call ``register(cls)`` with a reader class; ``cls.name`` is selected with
-        ``mlx.reader.name`` and used by :class:`mlxcore.Reader`.
+    :param register: call ``register(cls)`` with a subclass of :class:`mlxcore.reader.base.Reader`; ``cls.name``
+        is selected with ``mlx.reader.name`` and used by :class:`mlxcore.Reader`.
     """
 
 

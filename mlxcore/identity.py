@@ -50,7 +50,9 @@ class RunIndex:
             log_id, status = state.log_id, state.status
             previous = index.latest.get(identity)
             # a COMPLETE run anywhere wins; otherwise the newest attempt decides
-            if previous is None or (previous[1] != store.COMPLETE and (status == store.COMPLETE or log_id > previous[0])):
+            if previous is None or (
+                previous[1] != store.COMPLETE and (status == store.COMPLETE or log_id > previous[0])
+            ):
                 index.latest[identity] = (log_id, status)
         return index
 

@@ -103,8 +103,8 @@ def _configure_logging() -> None:
 def load_settings(config_dir: Path, overrides: list) -> Any:
     """``mlx.yaml`` (optional) with the ``mlx.*`` overrides applied, checked."""
     from .overrides import DELETE
-    from .store import read_yaml
     from .settings import build_settings, delete_dotted, set_dotted
+    from .store import read_yaml
 
     path = config_dir / SETTINGS_FILE
     old = config_dir / OLD_SETTINGS_FILE
@@ -182,9 +182,8 @@ def _reexec_needed(prepared: Any) -> bool:
 def _reexec(prepared: Any, settings: Any) -> None:
     """Run the prepared copy of the script instead of this one (same arguments, same interpreter); the new
     process inherits ``prepared`` and writes the same logs directory even when its working directory differs."""
-    from .version_managers import hand_off
-
     from .overrides import pinned_log_dir
+    from .version_managers import hand_off
 
     argv = [*sys.argv[1:], *pinned_log_dir(prepared.workdir, settings.log_dir_root)]
     os.environ[REEXEC_MARKER] = str(prepared.workdir)
@@ -223,7 +222,8 @@ def _run_in_process(task: Callable, plan: Any, settings: Any, composer: Any, see
             if outcome.status != SKIPPED:
                 outcomes.append(outcome)
             if stop.signal_name is not None:  # asked to stop: the remaining points are not started
-                log.warning("stop requested (%s): %d of %d sweep points not run", stop.signal_name, total - index - 1, total)
+                log.warning("stop requested (%s): %d of %d sweep points not run", stop.signal_name,
+                            total - index - 1, total)
                 break
     point_filter.report()
     failed = [o for o in outcomes if o.exit_code and o.status != "PREEMPTED"]

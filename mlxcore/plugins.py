@@ -14,13 +14,19 @@ import logging
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from .errors import PluginError
 from .registry import Provider, Registry
+
+if TYPE_CHECKING:  # type-only: the accessors' classes live in modules ``import mlxcore`` must not load
+    from .loggers.base import RunLogger
+    from .reader.base import Reader
+    from .schedulers.base import Scheduler
+    from .version_managers import VersionManager
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +73,7 @@ class PluginManager:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
-        self._registries: dict[str, Registry] = {}
+        self._registries: dict[str, Registry[Any]] = {}
 
     # -- loading ---------------------------------------------------------------------------------------
     def add_plugin(self, plugin: Any, info: PluginInfo) -> None:
@@ -76,7 +82,7 @@ class PluginManager:
         try:
             self.pm.register(plugin, name=info.name)
             self.pm.check_pending()
-        except Exception as exc:  # pluggy raises its own ValidationError, plugins raise anything
+        except Exception as exc:  # noqa: BLE001 - pluggy raises its own ValidationError, plugins raise anything
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
             self._fail(info, f"invalid hook implementation: {exc}")
@@ -98,7 +104,7 @@ class PluginManager:
                 continue
             try:
                 plugin = ep.load()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one broken plugin never takes the tool down
                 self.infos[info.name] = info
                 self._fail(info, f"cannot import {ep.value}: {type(exc).__name__}: {exc}")
                 continue
@@ -111,11 +117,11 @@ class PluginManager:
         log.warning("plugin %s not loaded: %s", info.name, message)
 
     # -- registries ------------------------------------------------------------------------------------
-    def registry(self, kind: str) -> Registry:
+    def registry(self, kind: str) -> Registry[Any]:
         """The registry of ``kind`` (a key of :data:`KINDS`), filled on first use."""
         if kind not in self._registries:
             hook_name, noun = KINDS[kind]
-            registry: Registry = Registry(noun)
+            registry: Registry[Any] = Registry(noun)
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 info = self.infos[impl.plugin_name]
                 registered = info.registered.setdefault(kind, [])
@@ -127,7 +133,7 @@ class PluginManager:
                     impl.function(register)
                 except PluginError as exc:
                     self._fail(info, str(exc))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a failing plugin loses only what it registers
                     self._fail(info, f"{hook_name} failed: {type(exc).__name__}: {exc}")
             self._registries[kind] = registry
         return self._registries[kind]
@@ -139,7 +145,7 @@ class PluginManager:
             before = set(cli.commands)
             try:
                 impl.function(cli)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a failing plugin loses only its commands
                 self._fail(info, f"register_commands failed: {type(exc).__name__}: {exc}")
             info.registered["commands"] = sorted(set(cli.commands) - before)
 
@@ -192,21 +198,18 @@ def set_plugin_manager(manager: PluginManager | None) -> PluginManager | None:
 
 
 # -- typed accessors: the only way the core reads what plugins registered ---------------------------------
-def get_logger_class(name: str) -> type:
+# Each raises UnknownChoiceError naming the registered names. The hookspecs' types say what a plugin registers.
+def get_logger_class(name: str) -> type[RunLogger]:
     return get_plugin_manager().registry("loggers").get(name)
 
 
-def get_scheduler_class(name: str) -> type:
+def get_scheduler_class(name: str) -> type[Scheduler]:
     return get_plugin_manager().registry("schedulers").get(name)
 
 
-def get_version_manager_class(name: str) -> type:
+def get_version_manager_class(name: str) -> type[VersionManager]:
     return get_plugin_manager().registry("version_managers").get(name)
 
 
-def get_serializer(name: str) -> Any:
-    return get_plugin_manager().registry("serializers").get(name)
-
-
-def get_reader_class(name: str) -> type:
+def get_reader_class(name: str) -> type[Reader]:
     return get_plugin_manager().registry("readers").get(name)

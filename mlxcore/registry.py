@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from .errors import PluginError, UnknownChoiceError
 
@@ -70,14 +70,8 @@ class Registry(Generic[T]):
         except KeyError:
             raise UnknownChoiceError(self.noun, name, self._items) from None
 
-    def provider(self, name: str) -> Provider:
-        return self._providers[name]
-
     def names(self) -> list[str]:
         return sorted(self._items)
-
-    def items(self) -> list[tuple[str, Any]]:
-        return sorted(self._items.items())
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -160,7 +160,7 @@ def run_point(
             fields["error"] = {"type": "SystemExit", "message": f"the task called sys.exit({exc.code!r})",
                                "traceback": traceback.format_exc()}
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the task raises is recorded in the run, not propagated
         status, exit_code = store.FAILED, 1
         fields["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
         log.error("run %s failed:\n%s", session.log_id, traceback.format_exc().rstrip())
@@ -177,12 +177,13 @@ def _run_unlogged(task: Callable[[Context], Any], cfg: Any, settings: Settings,
     """``mlx.use_logger=false``: the task runs with a :class:`~mlxcore.loggers.null.NullLogger`; nothing is written."""
     logger = NullLogger()
     logger.info = info
+    # NullLogger has the task-facing methods of RunLogger but is no subclass: it has no run directory to manage
     ctx = Context(config=cfg, mlx=settings, info=info, logger=logger, stop=stop)  # type: ignore[arg-type]
     if seeding_function is not None:
         seeding_function(cfg.seed)
     try:
         task(ctx)
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever the task raises becomes the FAILED outcome
         log.error("the task failed:\n%s", traceback.format_exc().rstrip())
         return RunOutcome(None, store.FAILED, 1)
     if ctx.should_stop:

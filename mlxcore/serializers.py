@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import pickle
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 
 class Serializer:
     """Base class: set :attr:`name`, implement :meth:`save` and :meth:`load`."""
 
     name: str = ""
-    #: loading this format can execute code stored in the file (pickle-like)
-    executes_code: bool = False
 
     def save(self, obj: Any, file: BinaryIO) -> None:
         raise NotImplementedError
@@ -32,7 +31,6 @@ class Serializer:
 
 class PickleSerializer(Serializer):
     name = "pickle"
-    executes_code = True
 
     def save(self, obj: Any, file: BinaryIO) -> None:
         pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
@@ -45,7 +43,6 @@ class DillSerializer(Serializer):
     """Pickle that also handles lambdas, closures and classes defined in ``__main__``."""
 
     name = "dill"
-    executes_code = True
 
     def save(self, obj: Any, file: BinaryIO) -> None:
         import dill
@@ -91,7 +88,6 @@ class TorchSerializer(Serializer):
     """``torch.save``/``torch.load``: tensors, state dicts, whole checkpoints (registered when torch is installed)."""
 
     name = "torch"
-    executes_code = True
 
     def save(self, obj: Any, file: BinaryIO) -> None:
         import torch
@@ -111,7 +107,6 @@ class FunctionSerializer(Serializer):
         self.name = name
         self._save = save
         self._load = load
-        self.executes_code = True  # unknown: assume the worst
 
     def save(self, obj: Any, file: BinaryIO) -> None:
         self._save(obj, file.name)

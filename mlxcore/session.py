@@ -30,6 +30,7 @@ from .errors import ConfigError
 from .loggers.base import RunLogger
 from .loggers.metrics import MetricsWriteError
 from .plugins import get_logger_class
+from .schedulers.environment import JOB_ID_VARIABLE, SCHEDULER_VARIABLE
 from .settings import Settings, build_settings
 from .signals import deferred
 from .store import COMPLETE, FAILED, INTERRUPTED, RunStore, RunWriter, layout, now_iso
@@ -53,12 +54,9 @@ def process_info(overrides: list[str] | None = None, config_dir: Path | None = N
     }
     if config_dir is not None:
         info["config_dir"] = str(config_dir)
-    scheduler_name = os.environ.get("MLXCORE_SCHEDULER")
-    if scheduler_name:
-        from .plugins import get_scheduler_class
-
-        variable = get_scheduler_class(scheduler_name).job_id_variable
-        info["scheduler"] = {"name": scheduler_name, "job_id": os.environ.get(variable) if variable else None}
+    scheduler_name = os.environ.get(SCHEDULER_VARIABLE)
+    if scheduler_name:  # inside a job: its script exported the job id (no plugin is loaded for it)
+        info["scheduler"] = {"name": scheduler_name, "job_id": os.environ.get(JOB_ID_VARIABLE) or None}
     return info
 
 

@@ -85,7 +85,7 @@ class Settings:
             value = getattr(self, f.name)
             if isinstance(value, PluginSection):
                 out[f.name] = value.to_dict()
-            elif dataclasses.is_dataclass(value):
+            elif dataclasses.is_dataclass(value) and not isinstance(value, type):
                 out[f.name] = dataclasses.asdict(value)
             else:
                 out[f.name] = value
@@ -94,21 +94,6 @@ class Settings:
     @property
     def log_dir_root(self) -> Path:
         return Path(self.logger.parent_log_dir).expanduser().absolute()
-
-
-def valid_keys(cls: type = Settings, prefix: str = "mlx") -> list[str]:
-    """Every settable key, dotted (``mlx.logger.parent_log_dir``, ...); plugin sections list ``name``."""
-    keys = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint) and hint is not PluginSection:
-            keys.extend(valid_keys(hint, f"{prefix}.{f.name}"))
-        elif hint is PluginSection:
-            keys.append(f"{prefix}.{f.name}.name")
-        else:
-            keys.append(f"{prefix}.{f.name}")
-    return keys
 
 
 def build_settings(data: dict[str, Any] | None) -> Settings:
@@ -136,7 +121,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
         hint = hints[key]
         if hint is PluginSection:
             kwargs[key] = _plugin_section(value, f"{path}.{key}", getattr(cls(), key).name)
-        elif dataclasses.is_dataclass(hint):
+        elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{path}.{key}")
         else:
             kwargs[key] = _check_type(value, hint, f"{path}.{key}")
@@ -169,7 +154,7 @@ def _check_type(value: Any, hint: Any, path: str) -> Any:
         return [_check_type(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+    if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
         raise ConfigError(f"{path} must be {hint.__name__}, got {type(value).__name__} {value!r}")
     return value
 

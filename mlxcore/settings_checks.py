@@ -119,7 +119,7 @@ def duration_seconds(value: int | str) -> int | None:
     if not dash:
         rest, days_text = value, ""
     parts = rest.split(":")
-    if dash and not _LEADING.fullmatch(days_text) or not 1 <= len(parts) <= 3:
+    if (dash and not _LEADING.fullmatch(days_text)) or not 1 <= len(parts) <= 3:
         return None
     leading, following = parts[0], parts[1:]
     if not (_FIELD if dash else _LEADING).fullmatch(leading) or not all(_FIELD.fullmatch(p) for p in following):

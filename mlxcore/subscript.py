@@ -188,7 +188,7 @@ def _configured_logs(target_dir: Path) -> Path:
             value = (data.get("logger") or {}).get("parent_log_dir")
             if value:
                 return Path(str(value))
-        except Exception:
+        except Exception:  # noqa: BLE001 - an unreadable mlx.yaml only loses its default; the launch reports it
             pass
     return Path("logs")
 
@@ -272,7 +272,8 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.command("sub")
 @click.argument("script", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print what would be submitted; create and submit nothing.")
-@click.option("--scheduler", "scheduler_name", help="The scheduler (default: the one whose directives the script uses).")
+@click.option("--scheduler", "scheduler_name",
+              help="The scheduler (default: the one whose directives the script uses).")
 @click.option("--logs", type=click.Path(file_okay=False, path_type=Path), help="Where run directories are created.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="A scheduler option, as in mlx.scheduler (e.g. array_throttle=10, time=60); repeatable.")

@@ -3,17 +3,46 @@
 #
 # Installs mlxcore, every plugin under plugins/ and the test dependencies into a virtual environment (the
 # clone's .venv, or the active one: see scripts/venv.sh; a second run installs nothing that is up to date);
-# starts a real one-node SLURM and OAR on localhost when their plugins are present (scripts/clusters/, root
-# only) and stops them, by the PIDs they recorded, when the tests end; then runs pytest over the core and
-# every plugin. Extra arguments go to pytest. With CI=true the cluster tests never skip: a cluster that
-# cannot start is a failure.
+# first checks the code with ruff and mypy (configured in pyproject.toml; a few seconds, so a lint or type error
+# fails before any test runs); starts a real one-node SLURM and OAR on localhost when their plugins are present
+# (scripts/clusters/, root only) and stops them, by the PIDs they recorded, when the tests end; then runs pytest
+# over the core and every plugin. Extra arguments go to pytest. With CI=true the cluster tests never skip: a
+# cluster that cannot start is a failure.
 set -euo pipefail
 source "$(dirname "$0")/venv.sh"
 cd "$MLXCORE_ROOT"
 mlxcore_venv
 PY=$MLXCORE_PY
 
-# 1. The core alone: a non-editable `pip install .` in a venv of its own (.venv-core-alone, made from the
+# The core and every plugin, editable, with the test dependencies (ruff and mypy among them).
+plugin_projects=()
+plugin_dirs=()
+plugin_packages=()
+for dir in plugins/*/; do
+    [ -f "$dir/pyproject.toml" ] || continue
+    plugin_projects+=("$dir/pyproject.toml")
+    plugin_dirs+=("${dir}tests")
+    for package in "$dir"*/__init__.py; do  # the plugin's import packages (its tests are not type-checked)
+        [ -f "$package" ] && [ "$(basename "$(dirname "$package")")" != tests ] \
+            && plugin_packages+=("$(dirname "$package")")
+    done
+done
+plugin_editables=()
+for project in "${plugin_projects[@]}"; do plugin_editables+=(-e "$(dirname "$project")"); done
+mlxcore_install test -- pyproject.toml "${plugin_projects[@]}" -- -e ".[test]" "${plugin_editables[@]}"
+
+# 1. Lint and types, over the core and every plugin: both run, either failing fails the script.
+checks_failed=0
+echo "test.sh: ruff check mlxcore plugins examples" >&2
+"$PY" -m ruff check mlxcore plugins examples || checks_failed=1
+echo "test.sh: mypy mlxcore ${plugin_packages[*]}" >&2
+"$PY" -m mypy mlxcore "${plugin_packages[@]}" || checks_failed=1
+if [ "$checks_failed" -ne 0 ]; then
+    echo "test.sh: ruff or mypy failed (above); no test was run" >&2
+    exit 1
+fi
+
+# 2. The core alone: a non-editable `pip install .` in a venv of its own (.venv-core-alone, made from the
 #    same base Python), no plugin installed, passes its tests. Run from outside the checkout so the installed
 #    package, not the source tree, is imported. Reinstalled only when a file of the package changed.
 if [ "${MLXCORE_SKIP_CORE_ALONE:-0}" != 1 ]; then
@@ -30,17 +59,7 @@ if [ "${MLXCORE_SKIP_CORE_ALONE:-0}" != 1 ]; then
     trap - EXIT
 fi
 
-# 2. Everything: the core and every plugin, editable, against real clusters.
-plugin_projects=()
-plugin_dirs=()
-for dir in plugins/*/; do
-    [ -f "$dir/pyproject.toml" ] || continue
-    plugin_projects+=("$dir/pyproject.toml")
-    plugin_dirs+=("${dir}tests")
-done
-plugin_editables=()
-for project in "${plugin_projects[@]}"; do plugin_editables+=(-e "$(dirname "$project")"); done
-mlxcore_install test -- pyproject.toml "${plugin_projects[@]}" -- -e ".[test]" "${plugin_editables[@]}"
+# 3. Everything: the core and every plugin, editable (installed above), against real clusters.
 # torch is optional for users; the tests exercise the torch artifact format (the CPU build of 2.13.0 is the
 # one these machines carry on disk, so this does not download a CUDA build)
 "$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0" \

@@ -8,9 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+
+from mlxcore.testing import wait_until
 
 POOL = ("+mlx.use_scheduler=true", "+mlx.scheduler.name=local")
 
@@ -32,6 +33,13 @@ def job_mode(request, monkeypatch):
 
 def statuses(project) -> dict[int, str]:
     return {i: project.info(i)["status"] for i in project.run_ids()}
+
+
+def status_rows(project) -> dict[int, str]:
+    """``mlxcore status --json`` of the project's logs: each run's reconciled status."""
+    result = subprocess.run([sys.executable, "-m", "mlxcore", "status", str(project.logs), "--json"],
+                            capture_output=True, text=True)
+    return {row["log_id"]: row["status"] for row in json.loads(result.stdout)}
 
 
 def gpu_rows(project) -> list[dict]:
@@ -114,13 +122,12 @@ def test_ctrl_c_interrupts_running_points_and_leaves_queued_ones_unrun(project, 
     proc = project.start("x=1,2,3", "mode=sleep", "+sleep=60", *POOL, "+mlx.scheduler.workers=2",
                          start_new_session=True)
     try:
-        deadline = time.time() + 60
-        ready = []
-        while len(ready) < 2 and time.time() < deadline:
-            ready = [i for i in (1, 2, 3) if (project.logs / str(i) / "log.stdout").exists()
-                     and "ready" in (project.logs / str(i) / "log.stdout").read_text()]
-            time.sleep(0.1)
-        assert ready == [1, 2]
+        def ready() -> list[int]:
+            logs = {i: project.logs / str(i) / "log.stdout" for i in (1, 2, 3)}
+            started = [i for i, path in logs.items() if path.exists() and "ready" in path.read_text()]
+            return started if len(started) >= 2 else []
+
+        assert wait_until(ready, timeout=60, what="two points to be ready") == [1, 2]
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole foreground group
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -184,50 +191,42 @@ def test_skip_completed_also_filters_detached_submissions(project):
     assert project.run("x=1", *POOL).returncode == 0
     result = project.run("x=1,2", *POOL, "+mlx.scheduler.detach=true", "+mlx.skip_completed=true")
     assert result.returncode == 0 and project.run_ids() == [1, 2], result.stderr
-    deadline = time.time() + 60
-    while project.info(2)["status"] != "COMPLETE" and time.time() < deadline:
-        time.sleep(0.2)
-    assert project.info(2)["status"] == "COMPLETE"
+    wait_until(lambda: project.info(2)["status"] == "COMPLETE", timeout=60, what="the detached point to complete")
 
 
-def test_subprocess_pool_survives_a_job_killed_by_sigkill(project):
+def test_subprocess_pool_survives_a_job_killed_by_sigkill(project, tmp_path):
     proc = project.start("x=1,2", "mode=sleep", "+sleep=60", *POOL, "+mlx.scheduler.workers=2",
                          start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            infos = [project.info(i) for i in project.run_ids() if (project.logs / str(i) / "metadata" / "info.yaml").exists()]
-            if len(infos) == 2 and all(i["status"] == "RUNNING" and i.get("pid") for i in infos):
-                break
-            time.sleep(0.1)
-        os.kill(project.info(1)["pid"], signal.SIGKILL)  # run 1's task dies without a word
-        time.sleep(1.0)
+        def both_running() -> bool:
+            infos = [project.info(i) for i in project.run_ids()
+                     if (project.logs / str(i) / "metadata" / "info.yaml").exists()]
+            return len(infos) == 2 and all(i["status"] == "RUNNING" and i.get("pid") for i in infos)
+
+        wait_until(both_running, timeout=60, what="both points to run")
+        pid = project.info(1)["pid"]
+        os.kill(pid, signal.SIGKILL)  # run 1's task dies without a word
+        exit_file = tmp_path / "pool-state" / str(proc.pid) / "0.exit"  # the pool's record of run 1's job
+        wait_until(exit_file.exists, timeout=30, what="the pool to see the killed job end")
         os.killpg(proc.pid, signal.SIGINT)
         proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    result = subprocess.run([sys.executable, "-m", "mlxcore", "status", str(project.logs), "--json"], capture_output=True, text=True)
-    states = {row["log_id"]: row["status"] for row in json.loads(result.stdout)}
-    assert states == {1: "DEAD", 2: "INTERRUPTED"}
+    assert status_rows(project) == {1: "DEAD", 2: "INTERRUPTED"}
 
 
 def test_status_and_cancel_reach_a_running_pool_from_another_process(project, job_mode):
     proc = project.start("x=1,2,3", "mode=sleep", "+sleep=60", *POOL, "+mlx.scheduler.workers=2",
                          start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if len(project.run_ids()) == 3 and all(project.info(i)["status"] == "RUNNING" for i in (1, 2)):
-                break
-            time.sleep(0.1)
-        status = subprocess.run([sys.executable, "-m", "mlxcore", "status", str(project.logs), "--json"], capture_output=True, text=True)
-        assert {r["log_id"]: r["status"] for r in json.loads(status.stdout)} == {1: "RUNNING", 2: "RUNNING", 3: "PENDING"}
-        cancel = subprocess.run([sys.executable, "-m", "mlxcore", "cancel", str(project.logs), "1", "3"], capture_output=True, text=True)
+        wait_until(lambda: len(project.run_ids()) == 3 and all(project.info(i)["status"] == "RUNNING" for i in (1, 2)),
+                   timeout=60, what="two points to run and one to wait")
+        assert status_rows(project) == {1: "RUNNING", 2: "RUNNING", 3: "PENDING"}
+        cancel = subprocess.run([sys.executable, "-m", "mlxcore", "cancel", str(project.logs), "1", "3"],
+                                capture_output=True, text=True)
         assert cancel.returncode == 0, cancel.stderr
-        deadline = time.time() + 30
-        while project.info(1)["status"] == "RUNNING" and time.time() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: project.info(1)["status"] != "RUNNING", timeout=30, what="the cancelled point to end")
         assert project.info(2)["status"] == "RUNNING"  # the other job goes on
         os.killpg(proc.pid, signal.SIGINT)
         proc.communicate(timeout=60)
@@ -236,5 +235,4 @@ def test_status_and_cancel_reach_a_running_pool_from_another_process(project, jo
             os.killpg(proc.pid, signal.SIGKILL)
     # the cancelled run knows it was cancelled (the marker), the other was interrupted by Ctrl-C
     assert statuses(project) == {1: "CANCELLED", 2: "INTERRUPTED", 3: "CANCELLED"}
-    status = subprocess.run([sys.executable, "-m", "mlxcore", "status", str(project.logs), "--json"], capture_output=True, text=True)
-    assert {r["log_id"]: r["status"] for r in json.loads(status.stdout)} == {1: "CANCELLED", 2: "INTERRUPTED", 3: "CANCELLED"}
+    assert status_rows(project) == {1: "CANCELLED", 2: "INTERRUPTED", 3: "CANCELLED"}

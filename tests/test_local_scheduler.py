@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+
 import pytest
 
 from mlxcore import store
-from mlxcore.schedulers.submission import read_scheduler_record
-from mlxcore.testing import SchedulerContract
+from mlxcore.schedulers.base import JobSpec, Submission
+from mlxcore.schedulers.environment import JOB_ID_VARIABLE, JobEnvironment
+from mlxcore.schedulers.local import LocalScheduler
+from mlxcore.schedulers.script import render_script
+from mlxcore.schedulers.submission import cancel_runs, read_scheduler_record
+from mlxcore.testing import SchedulerContract, wait_until
 
 
 class TestLocalSchedulerContract(SchedulerContract):
@@ -26,8 +33,6 @@ class TestLocalSchedulerContract(SchedulerContract):
         assert self.state(run_dirs[2], scheduler) == store.PENDING
         ids = [str(read_scheduler_record(d)["job_id"]) for d in run_dirs]
         assert len({i.split(".")[0] for i in ids}) == 1  # one array, one supervisor
-        from mlxcore.schedulers.submission import cancel_runs
-
         cancel_runs(scheduler, run_dirs)
         assert self.wait_for(run_dirs, scheduler, {store.CANCELLED}, job_timeout) == [store.CANCELLED] * 3
 
@@ -58,3 +63,43 @@ def test_a_new_pool_never_inherits_the_state_of_a_dead_pool_with_the_same_pid(tm
     (state / "cancel" / "2").touch()
     LocalPool(state, workers=1, gpus=[])
     assert sorted(p.name for p in state.rglob("*")) == ["cancel"]
+
+
+class RequeueTrace(JobEnvironment):
+    """The local scheduler's job id, and a "requeue" that leaves a trace in the run directory."""
+
+    def requeue_lines(self, submission: Submission) -> list[str]:
+        return ['echo requeued >>"$run_dir/requeued"']
+
+
+class RequeueingScheduler(LocalScheduler):
+    name = "requeueing"
+
+    def job_environment(self) -> JobEnvironment:
+        return RequeueTrace(job_id_variable=JOB_ID_VARIABLE)
+
+
+@pytest.mark.parametrize(("mode", "status", "requeued"),
+                         [("exit", store.FAILED, False), ("stop", store.PREEMPTED, True)])
+def test_only_a_preempted_run_is_requeued_never_a_task_that_exits_3(project, mode, status, requeued):
+    """Both tasks exit with code 3; only the one whose run the store marked PREEMPTED (it got the stop signal,
+    saved and returned) runs the requeue lines: the job script tests the store's marker, not the exit code."""
+    run, _ = store.RunStore(project.logs).create(store.SUBMITTED, {}, log_id=1)
+    command = project.command(f"mode={mode}", "+code=3", "+mlx.logger.forced_log_id=1")
+    script = run.root / "script.sh"
+    submission = Submission([JobSpec(1, run.root, command, project.root, "job")], script, False)
+    script.write_text(render_script(RequeueingScheduler(), submission, None))
+    assert "info.yaml" not in script.read_text()  # the job script reads no YAML
+    job = subprocess.Popen(["bash", str(script)])
+    try:
+        if mode == "stop":
+            stdout = run.root / "log.stdout"
+            wait_until(lambda: stdout.exists() and "ready" in stdout.read_text(), timeout=60, what="the task to start")
+            job.send_signal(signal.SIGUSR1)  # the job script forwards it: the task checkpoints and returns
+        assert job.wait(timeout=60) == store.PREEMPTED_EXIT_CODE, (run.root / "log.stderr").read_text()
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert project.info(1)["status"] == status
+    assert (run.root / "requeued").exists() is requeued
+    assert store.RunPaths(run.root).preempted_marker.exists() is requeued

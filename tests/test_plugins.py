@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlxcore import hookspecs
+from mlxcore.errors import UnknownChoiceError
 
 GOOD = '''
 from mlxcore import hookimpl
@@ -73,6 +74,7 @@ def test_an_entry_point_plugin_is_loaded_and_listed(site):
         "name": "mlx_echo", "builtin": False, "distribution": "mlxcore-echo", "version": "1.2",
         "hooks": ["register_commands", "register_schedulers"],
         "registered": {"schedulers": ["echo"], "commands": ["hello"]}, "error": None,
+        "kinds": ["commands", "schedulers"], "interfaces": {"schedulers": {"echo": "0.2"}},
     }]
     assert _cli(site, "hello").stdout == "hello from a plugin\n"
     table = _cli(site, "plugins").stdout
@@ -111,7 +113,7 @@ def test_a_plugin_scheduler_is_selectable_by_name(site, fresh_plugins, monkeypat
     importlib.invalidate_caches()
     assert importlib.metadata.distribution("mlxcore-echo").version == "1.2"
     assert fresh_plugins.get_scheduler_class("echo").__name__ == "EchoScheduler"
-    with pytest.raises(Exception, match="valid: echo, local"):
+    with pytest.raises(UnknownChoiceError, match="valid: echo, local"):
         fresh_plugins.get_scheduler_class("ech")
 
 

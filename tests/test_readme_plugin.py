@@ -7,10 +7,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
+
+from mlxcore.store import FINAL_STATUSES
+from mlxcore.testing import wait_until
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -38,7 +40,8 @@ def test_the_readme_plugin_example_runs_a_job(tmp_path, project):
     (dist / "entry_points.txt").write_text(f"[mlxcore]\n{entry.replace(chr(34), '')}\n")  # TOML string -> ini
     env = {**os.environ, "PYTHONPATH": str(site)}
 
-    listing = subprocess.run([sys.executable, "-m", "mlxcore", "plugins", "--json"], env=env, capture_output=True, text=True)
+    listing = subprocess.run([sys.executable, "-m", "mlxcore", "plugins", "--json"], env=env, capture_output=True,
+                             text=True)
     (row,) = [r for r in json.loads(listing.stdout) if r["name"] == "nice"]
     assert row["registered"] == {"schedulers": ["nice"], "commands": ["hello"]} and row["error"] is None
 
@@ -46,8 +49,7 @@ def test_the_readme_plugin_example_runs_a_job(tmp_path, project):
                                             "+mlx.scheduler.array=false", "x=1,2"),
                             cwd=project.root, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    deadline = time.time() + 60
-    while time.time() < deadline and {project.info(i)["status"] for i in (1, 2)} != {"COMPLETE"}:
-        time.sleep(0.2)
+    wait_until(lambda: all(project.info(i)["status"] in FINAL_STATUSES for i in (1, 2)), timeout=60,
+               what="the two jobs of the README's scheduler to end")
     assert [project.info(i)["status"] for i in (1, 2)] == ["COMPLETE", "COMPLETE"]
     assert yaml.safe_load((project.logs / "1" / "metadata" / "scheduler.yaml").read_text())["name"] == "nice"

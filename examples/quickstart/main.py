@@ -21,7 +21,8 @@ def train(ctx: mlxcore.Context) -> None:
     cfg = ctx.config
     # a noisy 1-d regression y = 3x + 1, fitted by stochastic gradient descent
     data = [(x / 10, 3 * x / 10 + 1 + random.gauss(0, 0.1)) for x in range(-20, 20)]
-    state = ctx.logger.load_checkpoint("last_ckpt", default=None) or {"w": 0.0, "b": 0.0, "vw": 0.0, "vb": 0.0, "epoch": -1}
+    start = {"w": 0.0, "b": 0.0, "vw": 0.0, "vb": 0.0, "epoch": -1}
+    state = ctx.logger.load_checkpoint("last_ckpt", default=None) or start
     lr, momentum = cfg.optimizer.lr, cfg.optimizer.momentum
     for epoch in range(state["epoch"] + 1, cfg.num_epoch):
         random.shuffle(data)

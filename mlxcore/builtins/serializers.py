@@ -1,12 +1,20 @@
 """Builtin plugin: artifact formats ``pickle``, ``dill``, ``json``, ``numpy``, and ``torch`` when it is installed."""
 
+from __future__ import annotations
+
 import importlib.util
+from typing import TYPE_CHECKING
 
 from ..hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..serializers import Serializer
+
 
 @hookimpl
-def register_serializers(register):
+def register_serializers(register: Callable[[Serializer], None]) -> None:
     from .. import serializers
 
     for cls in (serializers.PickleSerializer, serializers.DillSerializer, serializers.JsonSerializer):

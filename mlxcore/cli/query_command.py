@@ -1,7 +1,8 @@
 """``mlxcore query``: filter strings or read-only SQL over a logs directory, printed as a table, CSV or JSON.
 
-The output is formatted from DuckDB's rows directly (no pandas import: the command answers in a fraction of a
-second on a warm catalog). While a refresh reads many runs and stderr is a terminal, a progress bar (rich)
+The selected reader plugin answers (``mlxcore.Reader``, through the reader interface only); the output is
+formatted from its ``rows`` result (no pandas import: the command answers in a fraction of a second on a warm
+catalog). While a refresh reads many runs and stderr is a terminal, a progress bar (rich)
 shows it; otherwise nothing is drawn.
 """
 
@@ -13,9 +14,12 @@ import math
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from ..reader.base import Reader
 
 #: a refresh that re-reads fewer runs than this draws no progress bar
 PROGRESS_MIN_RUNS = 200
@@ -59,15 +63,15 @@ class RefreshProgress:
                 self._progress, self._tasks = None, {}
 
 
-def open_reader(logs: Path, catalog: Path | None, progress: RefreshProgress | None = None, **limits: Any) -> Any:
-    """A refreshed :class:`~mlxcore.reader.engine.DuckDBReader` of ``logs``, with a progress bar when useful.
-    The bar (``progress``) is stopped once the refresh is done; the reader keeps it for the rows its queries
-    load later, and it starts again then."""
-    from ..reader.engine import DuckDBReader
+def open_reader(logs: Path, catalog: Path | None, progress: RefreshProgress | None = None, **options: Any) -> Reader:
+    """The selected reader of ``logs`` (``mlxcore.Reader``: the reader plugin named by the newest run's
+    ``mlx.reader.name``), refreshed, with a progress bar when useful. The bar (``progress``) is stopped once the
+    refresh is done; the reader keeps it for the rows its queries load later, and it starts again then."""
+    from ..reader.base import Reader
 
     bar = progress or RefreshProgress()
     try:
-        return DuckDBReader(logs, catalog=catalog, progress=bar, **{k: v for k, v in limits.items() if v is not None})
+        return Reader.open(logs, catalog=catalog, progress=bar, **{k: v for k, v in options.items() if v is not None})
     finally:
         bar.stop()
 
@@ -147,15 +151,15 @@ def query_command(logs: Path, filter_string: str, sql: str | None, columns: str 
     reader = open_reader(logs, catalog, progress, timeout=timeout, memory_limit=memory_limit, rebuild=rebuild or None)
     try:
         if sql is not None:
-            query = reader.check_sql(sql)
+            names, rows = reader.sql(sql, result_format="rows")
         else:
             chosen = None
             if columns == "*":
                 chosen = reader.columns
             elif columns:
                 chosen = [c.strip() for c in columns.split(",") if c.strip()]
-            query = reader.filter_sql(filter_string, chosen or default_columns(reader.columns))
-        names, rows = reader.rows(query)
+            names, rows = reader.filter(filter_string, result_format="rows",
+                                        columns=chosen or default_columns(reader.columns))
         problems = reader.problems
     finally:
         progress.stop()

@@ -23,7 +23,7 @@ import click
 
 from .. import store
 from ..errors import MlxcoreError
-from .jobs_command import ACTIVE, RunState, collect, selected_ids, select
+from .jobs_command import ACTIVE, RunState, collect, select, selected_ids
 
 log = logging.getLogger(__name__)
 
@@ -56,31 +56,29 @@ def human(seconds: float | None) -> str:
         return "-"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def details(logs: Path, log_ids: list[int], metrics: list[str]
             ) -> tuple[list[str], dict[int, dict[str, Any]], list[dict[str, Any]]]:
-    """The varying config columns plus the metric columns, their values by log id (from the catalog), and what
-    the reader could not read (:attr:`mlxcore.reader.engine.DuckDBReader.problems`)."""
-    from ..reader.metrics import q
+    """The varying config columns plus the metric columns, their values by log id (from the selected reader),
+    and what the reader could not read (:attr:`mlxcore.reader.base.Reader.problems`)."""
     from .query_command import open_reader
 
     reader = open_reader(logs, None)
     try:
-        wanted_metrics = [reader.schema().column(metric_column(m), "--metric") for m in metrics]
+        wanted_metrics = [reader.column(metric_column(m), "--metric") for m in metrics]
         config = [c for c in reader.columns if c.startswith("config.")]
         problems = reader.problems
         if not log_ids:
             return [], {}, problems
-        names, rows = reader.rows(
-            f"SELECT log_id, {', '.join(q(c) for c in [*config, *wanted_metrics]) or 'NULL'} FROM runs "
-            f"WHERE log_id IN ({', '.join(str(i) for i in log_ids)})", what="status")
+        names, rows = reader.filter("", result_format="rows", columns=["log_id", *config, *wanted_metrics])
     finally:
         reader.close()
-    values = {int(row[0]): dict(zip(names[1:], row[1:])) for row in rows}
+    wanted = set(log_ids)
+    values = {int(row[0]): dict(zip(names[1:], row[1:])) for row in rows if int(row[0]) in wanted}
     varying = [c for c in config if len({json.dumps(v.get(c), default=str) for v in values.values()}) > 1]
     return [*varying, *wanted_metrics], values, problems
 
@@ -108,7 +106,8 @@ def summary(states: list[RunState]) -> str:
     return f"{len(states)} run(s): " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
-def snapshot(logs: Path, ids: set[int] | None, statuses: tuple[str, ...], metrics: list[str]) -> tuple[list[RunState], str]:
+def snapshot(logs: Path, ids: set[int] | None, statuses: tuple[str, ...], metrics: list[str]
+             ) -> tuple[list[RunState], str]:
     states = select(collect(logs, ids), statuses)
     if not states:
         return states, "no runs"
@@ -132,7 +131,8 @@ def snapshot(logs: Path, ids: set[int] | None, statuses: tuple[str, ...], metric
 @click.argument("logs", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("selection", nargs=-1)
 @click.option("--status", "statuses", multiple=True, metavar="STATE", help="Only runs in this state (repeatable).")
-@click.option("--filter", "filter_text", metavar="TEXT", help="Only runs this filter selects, e.g. \"config.lr <= 0.01\".")
+@click.option("--filter", "filter_text", metavar="TEXT",
+              help="Only runs this filter selects, e.g. \"config.lr <= 0.01\".")
 @click.option("--metric", "metrics", multiple=True, metavar="STREAM.KEY",
               help="Show this metric's last value (train.loss) or another summary (train.loss.min); repeatable.")
 @click.option("--watch", is_flag=True, help="Refresh until no shown run is waiting or running.")

@@ -153,7 +153,7 @@ def resume(stream: str, size: int, stored: dict[str, Any]) -> StreamSummary:
         return summary
     entry = stored.get(stream)
     keys = entry.get("keys") if isinstance(entry, dict) and entry.get("bytes") == size else None
-    if not well_formed(keys):
+    if keys is None or not well_formed(keys):
         summary.valid = False
         return summary
     # the type names compare by identity in add(): the stored strings become the module's own; the class of the

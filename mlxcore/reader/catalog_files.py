@@ -33,7 +33,7 @@ def file_identity(path: Path, suffixes: tuple[str, ...], racy_ns: int) -> tuple 
     """What identifies the catalog's contents on disk: inode, size and ``mtime_ns`` of each of its files (its
     write-ahead log included), or ``None`` when a file changed less than ``racy_ns`` ago (a write in the same
     timestamp tick could go unseen; see :mod:`mlxcore.reader.scan`)."""
-    identity = []
+    identity: list[tuple[int, int, int, int] | None] = []
     racy_after = time.time_ns() - racy_ns
     for suffix in suffixes:
         try:

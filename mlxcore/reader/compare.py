@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import overload
 
 from ..errors import QueryError
 from .filters import unknown_column
@@ -51,6 +52,11 @@ class Schema:
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         raise QueryError(f"unknown metric {metric!r}{hint}; give <stream>.<key>, one of: "
                          f"{', '.join(known[:20]) or 'none logged'}{' ...' if len(known) > 20 else ''}")
+
+    @overload
+    def key(self, stream: str, key: str | None, default: str = "_row") -> str: ...
+    @overload
+    def key(self, stream: str, key: str | None, default: None) -> str | None: ...
 
     def key(self, stream: str, key: str | None, default: str | None = "_row") -> str | None:
         """A column of ``stream`` (``None`` -> ``default``); an unknown key raises unless ``default`` is None."""

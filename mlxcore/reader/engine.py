@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import QueryError
 from . import limits
-from .base import Reader
+from .base import RESULT_FORMATS, Reader
 from .catalog import Catalog, Progress, RefreshStats
 from .compare import Schema, compare_sql, curves_sql
 from .filters import parse_filter
@@ -25,7 +25,6 @@ from .sql_guard import check_select
 
 log = logging.getLogger(__name__)
 
-RESULT_FORMATS = ("pandas", "records")
 
 
 class DuckDBReader(Reader):
@@ -45,7 +44,7 @@ class DuckDBReader(Reader):
     name = "duckdb"
 
     def __init__(self, path: str | Path, *, catalog: str | Path | None = None, refresh: bool = True,
-                 progress: Progress | None = None, reader: str | None = None, timeout: float = limits.DEFAULT_TIMEOUT,
+                 progress: Progress | None = None, timeout: float = limits.DEFAULT_TIMEOUT,
                  memory_limit: int | str | None = None, rebuild: bool = False) -> None:
         self.timeout = limits.check_timeout(timeout)
         self.memory_limit = limits.parse_memory(memory_limit) if memory_limit is not None \
@@ -77,9 +76,13 @@ class DuckDBReader(Reader):
         another process shows its new columns here after :meth:`refresh`)."""
         if self._schema is None:
             shape = self.catalog.load_shape()
-            self._schema = Schema(columns=dict(shape["columns"]), streams={s: dict(c) for s, c in shape["streams"].items()},
+            self._schema = Schema(columns=dict(shape["columns"]),
+                                  streams={s: dict(c) for s, c in shape["streams"].items()},
                                   tables=list(shape["tables"]))
         return self._schema
+
+    def column(self, name: str, what: str = "column") -> str:
+        return self.schema().column(name, what)
 
     @property
     def columns(self) -> list[str]:
@@ -106,6 +109,8 @@ class DuckDBReader(Reader):
                  max_rows: int | None = None) -> Any:
         if result_format == "pandas":
             return self._run(sql, params, what, "pandas", max_rows)
+        if result_format == "rows":
+            return self.rows(sql, params, what)
         if result_format == "records":
             names, rows = self.rows(sql, params, what)
             return [dict(zip(names, row)) for row in rows]
@@ -212,20 +217,6 @@ class DuckDBReader(Reader):
         sql = curves_sql(self.schema(), self._groups(group_by), metric, x, self.condition(filter))
         return self._execute(sql, None, result_format, "plot")
 
-    def plot(self, metric: str, x: str | None = None, group_by: Sequence[str] | str = (), filter: str = "",
-             band: str | None = "std", ax: Any = None, title: str | None = None, logy: bool = False,
-             figsize: tuple[float, float] = (6.4, 4.0), dpi: int = 100) -> Any:
-        """One curve per group: the mean of ``metric`` over the group's runs against ``x`` (a key of the same
-        stream, or the row index when ``None``), with a ``std`` or ``sem`` band (``None``: no band).
-
-        Draws into ``ax`` when given; returns the :class:`matplotlib.figure.Figure`.
-        """
-        from .plot import draw_curves
-
-        groups = self._groups(group_by)
-        data = self.curves(metric, x, groups, filter, result_format="records")
-        return draw_curves(data, groups, metric, x, band, ax=ax, title=title, logy=logy, figsize=figsize, dpi=dpi)
-
     def search(self, query_string: str = "", result_format: str = "datadict",
                asPandas: bool | None = None) -> Any:
         """MLXP's reading call (MLXP 1.0's ``Reader.filter(query_string, result_format)``; ``asPandas=True`` is
@@ -239,7 +230,13 @@ class DuckDBReader(Reader):
 
 
 def _by_log_id(result: Any) -> Any:
-    """``result`` (a frame, or records) in ``log_id`` order: it already is unless the table's order was lost."""
+    """``result`` (a frame, records or rows) in ``log_id`` order: it already is unless the table's order was
+    lost."""
+    if isinstance(result, tuple):
+        names, rows = result
+        at = [n.lower() for n in names].index("log_id")
+        ids = [row[at] for row in rows]
+        return result if ids == sorted(ids) else (names, sorted(rows, key=lambda row: row[at]))
     if isinstance(result, list):
         ids = [row["log_id"] for row in result]
         return result if ids == sorted(ids) else sorted(result, key=lambda row: row["log_id"])

@@ -135,7 +135,7 @@ def tokenize(text: str) -> list[Token]:
     pos = 0
     while pos < len(text):
         match = _TOKEN.match(text, pos)
-        if match is None or match.lastgroup == "op" and match.group() in _HINTS:
+        if match is None or (match.lastgroup == "op" and match.group() in _HINTS):
             tokens.append(Token("bad", text[pos], pos, _refused_character(text, pos)))
             return tokens
         kind, word, end = match.lastgroup or "", match.group(), match.end()

@@ -71,7 +71,9 @@ class LoggedSummaries:
             if st.st_size != entry.get("bytes"):
                 continue
             sizes.append((f"{stream}.json", st.st_size, st.st_mtime_ns))
-            self.file_ids.append(log_id), self.file_streams.append(stream), self.paths.append(path)
+            self.file_ids.append(log_id)
+            self.file_streams.append(stream)
+            self.paths.append(path)
             taken.add(stream)
         if taken:
             self.ids.append(log_id)

@@ -158,9 +158,9 @@ def _load_lines(con: Any, stream: str, ids: list[int], contents: list[str],
     """Insert the rows of one batch of files (``contents[n]`` is the text of run ``ids[n]``'s file).
 
     Each file is split into lines by DuckDB (``\n`` or ``\r\n``; empty lines are passed over); a line that is
-    not a JSON object (torn by a crash, corrupt) is counted, not loaded. The keys come from ``json_keys``, each key's type from the types of its values
-    (``json_group_structure`` would do both, at four times the cost), and the rows are cast from one
-    ``json_transform`` to JSON values, so each line is parsed three times, never more."""
+    not a JSON object (torn by a crash, corrupt) is counted, not loaded. The keys come from ``json_keys``, each
+    key's type from the types of its values (``json_group_structure`` would do both, at four times the cost), and
+    the rows are cast from one ``json_transform`` to JSON values, so each line is parsed three times, never more."""
     # in steps: DuckDB runs each of these in milliseconds, and takes four times as long for the same in one query
     con.execute("CREATE OR REPLACE TEMP TABLE _mlx_files AS SELECT generate_subscripts($c, 1) - 1 AS f, "
                 "unnest($c) AS text", {"c": contents})

@@ -269,6 +269,7 @@ class DataFrame(list):
             raise QueryError(f"filter map {_fname(fn)} must return one boolean per row ({len(self)})")
         return DataFrame([row for row, ok in zip(self, keep) if ok])
 
+    # MLXP's DataFrame.sort(by) returns a new frame: on purpose not list.sort's signature (key=, reverse=, in place)
     def sort(self, by: str | list[str], ascending: bool = True) -> DataFrame:  # type: ignore[override]
         """The rows sorted by the columns ``by`` (``None`` last when ascending)."""
         keys = _names(by, "sort keys")

@@ -102,11 +102,11 @@ def prepare(records: list[scan.RunRecord], stamps: dict[int, tuple[int | None, s
         final = record.raw_status in store.FINAL_STATUSES
         stamp, signature = stamps[record.log_id]
         host, pid, interval = (record.info.get(k) for k in ("hostname", "pid", "heartbeat_interval"))
-        values = (record.log_id, stamp if final else None, None if final else signature, final, record.raw_status,
-                  record.status, host if isinstance(host, str) else None,
-                  pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
-                  float(interval) if isinstance(interval, (int, float)) and not isinstance(interval, bool) else None)
-        for name, value in zip(STATE, values):
+        state = (record.log_id, stamp if final else None, None if final else signature, final, record.raw_status,
+                 record.status, host if isinstance(host, str) else None,
+                 pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+                 float(interval) if isinstance(interval, (int, float)) and not isinstance(interval, bool) else None)
+        for name, value in zip(STATE, state):
             rows.state[name].append(value)
     rows.types = {name: scan.column_type(values) for name, values in rows.columns.items()}
     rows.wide = {name for name, values in rows.columns.items() if rows.types[name] in (scan.BIGINT, scan.DOUBLE)
@@ -145,7 +145,8 @@ def upsert_runs(con: Any, rows: Rows, removed: list[int]) -> bool:
                               {"ids": gone}).fetchall()[0][0]
     if rows.ids:
         _insert_columns(con, "mlxcore_runs", {
-            name: (existing[name], scan.column_values(values, existing[name])) for name, values in rows.columns.items()})
+            name: (existing[name], scan.column_values(values, existing[name]))
+            for name, values in rows.columns.items()})
     if deleted:  # the runs that made a column wider may be gone, or hold other values now
         _narrow_json_columns(con, existing)
     if removed:
@@ -203,8 +204,8 @@ def _narrow_json_columns(con: Any, columns: dict[str, str]) -> None:
                    f"bool_or({is_int} AND abs(TRY_CAST({text} AS HUGEINT)) > {scan.EXACT_INT})"]
     found = con.execute(f"SELECT {', '.join(probes)} FROM mlxcore_runs").fetchall()[0]
     for n, name in enumerate(names):
-        nested, text, flag, ints, floats, huge, wide = (bool(v) for v in found[7 * n: 7 * n + 7])
-        kinds = {kind for kind, present in ((scan.VARCHAR, text), (scan.BOOLEAN, flag), (scan.BIGINT, ints),
+        nested, texts, flag, ints, floats, huge, wide = (bool(v) for v in found[7 * n: 7 * n + 7])
+        kinds = {kind for kind, present in ((scan.VARCHAR, texts), (scan.BOOLEAN, flag), (scan.BIGINT, ints),
                                             (scan.DOUBLE, floats)) if present}
         wanted = scan.JSON
         if not nested and not huge and len(kinds) == 1:
@@ -245,7 +246,8 @@ def write_state(con: Any, rows: Rows, removed: list[int]) -> None:
     if gone:
         con.execute("DELETE FROM mlxcore_state WHERE log_id IN (SELECT unnest($ids))", {"ids": gone})
     if rows.ids:
-        _insert_columns(con, "mlxcore_state", {name: (dtype, rows.state[name]) for name, dtype in zip(STATE, _STATE_TYPES)})
+        _insert_columns(con, "mlxcore_state",
+                        {name: (dtype, rows.state[name]) for name, dtype in zip(STATE, _STATE_TYPES)})
 
 
 # -- what queries read -----------------------------------------------------------------------------------------

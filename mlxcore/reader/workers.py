@@ -77,8 +77,8 @@ class RunReader(threading.Thread):
                 for stream, path in files.items():
                     if stream not in taken:
                         self.files.setdefault(stream, []).append((log_id, path))
-            for stream, files in sorted(self.files.items()):
-                for batch in read_batches(stream, files, sizes):
+            for stream, stream_files in sorted(self.files.items()):
+                for batch in read_batches(stream, stream_files, sizes):
                     if not self._offer((stream, batch)):
                         return
             self._handed_over = self._offer(_DONE)

@@ -1,4 +1,4 @@
-"""The scheduler interface.
+"""The scheduler interface (version :data:`INTERFACE_VERSION`).
 
 A scheduler plugin fills in a few small pieces; everything else (run directories, the job script's body,
 signal forwarding, array argument files, recording job ids, reconciling statuses) is the core's, in
@@ -7,12 +7,49 @@ signal forwarding, array argument files, recording job ids, reconciling statuses
 =====================  ===========================================================================
 piece                  what it does
 =====================  ===========================================================================
-``directives``         the header lines of a job script (``#SBATCH --time=...``)
-``submit_argv``        the argv that submits a script (a list, never a shell string)
-``parse_job_ids``      job ids from the submit command's output; raises quoting the raw output
-``status``             one batched query for many job ids
-``cancel``             cancel many job ids
+``directives``         the header lines of a job script (``#SBATCH --time=...``); default: none
+``job_environment``    what a job knows of itself and how it comes back (:class:`JobEnvironment`):
+                       its id and array index variables, the array protocol, the checkpoint
+                       signal, the lines that record an attempt and requeue a preempted job
+``submit``             submit one :class:`Submission`, return one job id per job; by default it
+                       runs ``submit_argv`` (a list, never a shell string) and ``parse_job_ids``
+                       (raises quoting the raw output): implement those two, or ``submit`` alone
+``status``             one batched query for many job ids, in the status words below (required)
+``cancel``             cancel many job ids (required)
 =====================  ===========================================================================
+
+**Status words** ``status()`` may return (:class:`JobStatus` ``state``), and what each does to the status
+``mlxcore status`` shows (:func:`mlxcore.store.reconcile_detail`, applied in :mod:`.observe`):
+
+- ``PENDING``, ``RUNNING``: the job waits or runs. A run that recorded SUBMITTED shows the job's word (CANCELLED
+  once a cancel was requested); a run that recorded RUNNING stays RUNNING (DEAD when its writer is gone); a
+  PREEMPTED run whose job is back in the queue (it requeued itself) shows the job's word, unless a cancel was
+  requested.
+- ``COMPLETE``: the job ended well. It never overrides the run's own record: only the task says a run is
+  COMPLETE.
+- ``FAILED``, ``TIMEOUT``, ``CANCELLED``, ``PREEMPTED``: the scheduler ended the job. They win over every
+  record except the run's own COMPLETE, FAILED or PREEMPTED, *and over the cancel marker*: after
+  :meth:`cancel`, answer CANCELLED (or forget the job), never FAILED, or a cancelled run shows FAILED.
+- a job id left out of the answer: the scheduler does not know it. The run's own record decides; a cancel
+  marker turns an INTERRUPTED, SUBMITTED or dead run into CANCELLED; a run still SUBMITTED more than
+  :data:`mlxcore.store.reconcile.ORPHAN_GRACE_S` seconds after its submission is DEAD (never started). So
+  never leave out a job that waits: an answer that is always empty turns every queued run DEAD.
+
+No other word is expected (SUBMITTED, INTERRUPTED and DEAD are the run's, never a scheduler's); an unknown one
+leaves the decision to the run's record and the cancel marker, as a job left out does, but never makes a run
+DEAD. ``reason`` is shown as the run's detail; ``exit_code`` once the job's word is final and the run shows
+FAILED, TIMEOUT or CANCELLED.
+
+**Array protocol.** A sweep of several points is one :class:`Submission` with ``array=True`` when the user
+keeps ``mlx.scheduler.array`` on and the job environment has an ``array_index_variable`` (split at
+:attr:`Scheduler.max_array_size`). Task ``i`` of ``n`` is ``submission.jobs[i]``; ``submit`` returns the ``n``
+job ids in that order (each one a job ``status`` and ``cancel`` accept, ``J_i`` for SLURM). The core writes an
+argument file, one line per task, and links ``<submission dir>/tasks/<first_index + i>`` to each task's run
+directory; by default the job with array index ``first_index + i`` reads line ``i + 1`` of the argument file.
+A scheduler without a submit command of its own (a pool, a pid-file runner) starts one job per task and sets
+``array_index_variable`` in each task's environment, or leaves ``array_index_variable`` unset and gets one
+:class:`Submission` per point. A scheduler that hands each array job its parameters (OAR) overrides
+:meth:`JobEnvironment.array_job_lines` with :func:`~mlxcore.schedulers.environment.arguments_array_job`.
 """
 
 from __future__ import annotations
@@ -27,6 +64,12 @@ from typing import Any, ClassVar
 
 from ..errors import ConfigError, SchedulerError, SubmissionError, UnknownChoiceError
 from ..settings_checks import check_bool, check_duration, check_memory, check_non_negative_int, check_positive_int
+from .compat import check_subclass, legacy_environment
+from .environment import JobEnvironment
+
+#: the version of this interface a scheduler class implements (``Scheduler.interface_version``; shown by
+#: ``mlxcore plugins``). 0.2: the job environment replaced five class flags; submit_argv/parse_job_ids optional
+INTERFACE_VERSION = "0.2"
 
 
 @dataclass
@@ -87,29 +130,22 @@ class Scheduler(ABC):
     """Base class of scheduler plugins. Subclasses set :attr:`name` and implement the abstract pieces."""
 
     name: ClassVar[str]
+    #: the interface this class implements (a class written for 0.1 is translated and marked "0.1")
+    interface_version: ClassVar[str] = INTERFACE_VERSION
     #: the prefix of script directives (``#SBATCH``); empty for schedulers without directives
     directive_prefix: ClassVar[str] = ""
-    #: environment variable holding the array index inside a job, or ``None`` without array support
-    array_index_variable: ClassVar[str | None] = None
-    #: the first array index (SLURM starts at 0, OAR at 1)
-    array_first_index: ClassVar[int] = 0
     #: extra options of this plugin beyond :class:`GenericOptions` and ``options``, with defaults
     extra_options: ClassVar[dict[str, Any]] = {}
     #: largest array the scheduler accepts (bigger sweeps are split), ``None`` for no limit
-    max_array_size: ClassVar[int | None] = None
-    #: environment variable holding the job id inside a job (recorded in the run's info)
-    job_id_variable: ClassVar[str | None] = None
-    #: True when each array job receives its run directory and command as its ARGUMENTS (OAR's
-    #: ``--array-param-file`` appends one line of a parameter file to each array job's command), instead of
-    #: reading them from the argument file by array index; the plugin writes that parameter file itself
-    array_job_in_arguments: ClassVar[bool] = False
-    #: True when the scheduler may restart a job under a NEW job id (OAR resubmits an idempotent job as a new
-    #: job): every job then appends its ``job_id_variable`` to the run's ``metadata/job_ids``, and status and
-    #: cancel follow the latest id (:func:`mlxcore.schedulers.submission.current_job_id`)
-    restarts_under_new_id: ClassVar[bool] = False
+    max_array_size: int | None = None
     #: commands that must be on PATH, and what to tell a user who lacks them
     required_commands: ClassVar[tuple[str, ...]] = ()
     missing_commands_hint: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Translate a class written for interface 0.1, or refuse one that cannot work (:mod:`.compat`)."""
+        super().__init_subclass__(**kwargs)
+        check_subclass(cls, Scheduler)
 
     def __init__(self, **options: Any) -> None:
         generic_names = {f.name for f in dataclasses.fields(GenericOptions)}
@@ -126,12 +162,22 @@ class Scheduler(ABC):
         if not isinstance(native, (list, tuple)) or not all(isinstance(o, str) for o in native):
             raise ConfigError(f"mlx.scheduler.options must be a list of strings, got {native!r}")
         self.native_options: list[str] = list(native)
-        #: submit a sweep of several points as one array job (when the scheduler supports arrays)
-        self.use_array: bool = check_bool(options.get("array", True), "mlx.scheduler.array") \
-            and self.array_index_variable is not None
+        #: the user's ``mlx.scheduler.array``: submit a sweep as one array job when the scheduler has arrays
+        self.array_requested: bool = check_bool(options.get("array", True), "mlx.scheduler.array")
         #: seconds of warning before the time limit or preemption (the stop signal is sent then)
-        self.signal_grace: int = check_non_negative_int(options.get("signal_grace", 120), "mlx.scheduler.signal_grace")
-        self.options: dict[str, Any] = {**self.extra_options, **{k: v for k, v in options.items() if k in self.extra_options}}
+        self.signal_grace: int = check_non_negative_int(options.get("signal_grace", 120),
+                                                        "mlx.scheduler.signal_grace")
+        own = {k: v for k, v in options.items() if k in self.extra_options}
+        self.options: dict[str, Any] = {**self.extra_options, **own}
+
+    @property
+    def use_array(self) -> bool:
+        """Submit a sweep of several points as one array job: asked for, and the job environment has arrays."""
+        return self.array_requested and self.job_environment().supports_arrays
+
+    @use_array.setter
+    def use_array(self, value: bool) -> None:
+        self.array_requested = bool(value)
 
     @classmethod
     def from_settings(cls, options: dict[str, Any]) -> Scheduler:
@@ -144,39 +190,45 @@ class Scheduler(ABC):
                 raise SchedulerError(f"{command!r} not found on PATH: {self.missing_commands_hint or 'install it'}")
 
     # -- the pieces a plugin provides ----------------------------------------------------------------------
-    @abstractmethod
     def directives(self, submission: Submission) -> list[str]:
-        """Header lines (with :attr:`directive_prefix`) for this submission's script."""
+        """Header lines (with :attr:`directive_prefix`) for this submission's script. Default: none."""
+        return []
 
-    @abstractmethod
+    def job_environment(self) -> JobEnvironment:
+        """What a job of this scheduler knows of itself and how it comes back (see :class:`JobEnvironment`).
+
+        Called when a job script is written, so it may depend on the options (SLURM requeues only with
+        ``requeue``). Default: the flags of a 0.1 class translated, else a job that knows nothing and has no
+        arrays.
+        """
+        return legacy_environment(self) or JobEnvironment()
+
     def submit_argv(self, submission: Submission) -> list[str]:
-        """The argv that submits ``submission.script``."""
+        """The argv that submits ``submission.script`` (used by the default :meth:`submit`)."""
+        raise SchedulerError(f"scheduler {self.name!r} has no submit_argv(): it must override submit()")
 
-    @abstractmethod
     def parse_job_ids(self, output: str, submission: Submission) -> list[str]:
-        """One job id per job of ``submission`` (array tasks included), from the submit command's stdout.
+        """One job id per job of ``submission`` (array tasks included), from the submit command's stdout (used by
+        the default :meth:`submit`).
 
         :raises SubmissionError: quoting ``output`` when it holds no job id.
         """
+        raise SchedulerError(f"scheduler {self.name!r} has no parse_job_ids(): it must override submit()")
 
     @abstractmethod
     def status(self, job_ids: list[str]) -> dict[str, JobStatus]:
-        """The state of each known job, in ONE query; ids the scheduler has forgotten are left out."""
+        """The state of each known job, in ONE query; ids the scheduler has forgotten are left out. The states
+        are the status words of the module docstring."""
 
     @abstractmethod
     def cancel(self, job_ids: list[str]) -> None:
-        """Cancel these jobs (no error for ids that already ended)."""
-
-    def preempted_lines(self, submission: Submission) -> list[str]:
-        """Shell lines the job script runs when the task exits with ``PREEMPTED_EXIT_CODE`` (its run ended
-        PREEMPTED after a stop signal), before the script exits with that code: e.g. SLURM requeues the job
-        (``scontrol requeue``), OAR turns the code into 99 for an idempotent job. Default: none.
-        """
-        return []
+        """Cancel these jobs (no error for ids that already ended); ``status`` then answers CANCELLED for them,
+        or leaves them out."""
 
     # -- default submission: run the argv, parse its output --------------------------------------------------
     def submit(self, submission: Submission) -> list[str]:
-        """Submit and return one job id per job. Plugins rarely override this."""
+        """Submit and return one job id per job, in ``submission.jobs`` order. Override it when there is no
+        submit command whose output names the jobs (then ``submit_argv`` and ``parse_job_ids`` are not needed)."""
         argv = self.submit_argv(submission)
         output = run_command(argv, error=SubmissionError, env_extra=submission.env)
         return self.parse_job_ids(output, submission)

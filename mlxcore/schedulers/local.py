@@ -25,7 +25,21 @@ from .. import store
 from ..errors import ConfigError
 from ..settings_checks import check_bool, check_positive_int
 from .base import JobSpec, JobStatus, Scheduler, Submission
+from .environment import JOB_ID_VARIABLE, SCHEDULER_VARIABLE, JobEnvironment
 from .local_pool import NOT_STARTED, LocalPool, PoolJob, detect_gpus
+
+#: a local job learns its id (``<pool pid>.<k>``) and array index from the variables the pool sets; a preempted
+#: run is not brought back (run the sweep again with ``rerun_failed``)
+ENVIRONMENT = JobEnvironment(job_id_variable=JOB_ID_VARIABLE, array_index_variable="MLXCORE_ARRAY_INDEX",
+                             array_first_index=0)
+
+
+def job_variables(job_id: str, array_index: int | None) -> dict[str, str]:
+    """The environment the pool gives job ``job_id`` (task ``array_index`` of an array, or a single job)."""
+    env = {str(ENVIRONMENT.job_id_variable): job_id}
+    if array_index is not None:
+        env[str(ENVIRONMENT.array_index_variable)] = str(array_index)
+    return env
 
 
 def state_root() -> Path:
@@ -34,9 +48,6 @@ def state_root() -> Path:
 
 class LocalScheduler(Scheduler):
     name = "local"
-    array_index_variable = "MLXCORE_ARRAY_INDEX"
-    array_first_index = 0
-    job_id_variable = "MLXCORE_JOB_ID"
     extra_options: ClassVar[dict[str, Any]] = {"workers": 1, "gpus": None, "gpus_per_job": 1, "detach": False}
 
     def __init__(self, **options: Any) -> None:
@@ -54,10 +65,14 @@ class LocalScheduler(Scheduler):
     def directives(self, submission: Submission) -> list[str]:
         return []
 
+    def job_environment(self) -> JobEnvironment:
+        return ENVIRONMENT
+
     def submit_argv(self, submission: Submission) -> list[str]:
         count = len(submission.jobs) if submission.array else 0
         return [sys.executable, "-m", "mlxcore.schedulers.local_runner", str(submission.script), str(count),
-                str(int(self.options["workers"])), str(state_root()), ",".join(self.gpus), str(self.options["gpus_per_job"])]
+                str(int(self.options["workers"])), str(state_root()), ",".join(self.gpus),
+                str(self.options["gpus_per_job"])]
 
     def submit(self, submission: Submission) -> list[str]:
         if self.options["detach"]:
@@ -69,9 +84,7 @@ class LocalScheduler(Scheduler):
         pool = self._foreground_pool()
         first = len(pool.queue)
         for i, job in enumerate(submission.jobs):
-            env = {"MLXCORE_JOB_ID": f"{os.getpid()}.{first + i}"}
-            if submission.array:
-                env["MLXCORE_ARRAY_INDEX"] = str(i)
+            env = job_variables(f"{os.getpid()}.{first + i}", i if submission.array else None)
             pool.submit(PoolJob(str(first + i), ["bash", str(submission.script)], env, job.run_dir,
                                 fork=_fork_target(job, submission)))
         return [f"{os.getpid()}.{first + i}" for i in range(len(submission.jobs))]
@@ -97,8 +110,9 @@ class LocalScheduler(Scheduler):
         finally:
             signal.signal(signal.SIGTERM, previous)
         for key, code in codes.items():  # runs no task could record: the pool says why
-            if jobs[key].run_dir is not None:
-                _record_unstarted(jobs[key].run_dir, code, pool.stop_signal)
+            run_dir = jobs[key].run_dir
+            if run_dir is not None:
+                _record_unstarted(run_dir, code, pool.stop_signal)
         # every run now holds its final status: the pool's state files would only go stale (pids are reused)
         shutil.rmtree(pool.state, ignore_errors=True)
         self._progress.summary(codes, pool.stop_signal)
@@ -160,7 +174,7 @@ def _fork_target(job: JobSpec, submission: Submission) -> Callable[[], int] | No
 
     def run() -> int:
         os.chdir(workdir)
-        os.environ["MLXCORE_SCHEDULER"] = LocalScheduler.name
+        os.environ[SCHEDULER_VARIABLE] = LocalScheduler.name
         sys.argv = [str(target.script), *argv]  # what the job's own process would have had (info.argv)
         return target.run(argv)
 

@@ -20,7 +20,8 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
 
             self._progress = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                           TextColumn("ETA"), TimeRemainingColumn(), transient=False)
@@ -40,7 +41,8 @@ class Progress:
         done = sum(1 for c in codes.values() if c == 0)
         failed = sum(1 for c in codes.values() if c not in (0, None))
         total = len(codes) + len(pool.running) + len(pool.queue)
-        description = f"[green]{done} done[/] · {len(pool.running)} running · [red]{failed} failed[/] · {len(pool.queue)} queued"
+        description = (f"[green]{done} done[/] · {len(pool.running)} running · [red]{failed} failed[/] · "
+                       f"{len(pool.queue)} queued")
         self._progress.update(self._task, total=total, completed=len(codes), description=description)
 
     @staticmethod

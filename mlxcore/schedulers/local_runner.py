@@ -13,6 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .local import job_variables
 from .local_pool import LocalPool, PoolJob
 
 
@@ -22,9 +23,7 @@ def main(argv: list[str]) -> int:
     gpus_per_job = int(argv[5]) if len(argv) > 5 else 1
     pool = LocalPool(root / str(os.getpid()), workers, gpus, gpus_per_job)
     for index in range(max(count, 1)):
-        env = {"MLXCORE_JOB_ID": f"{os.getpid()}.{index}"}
-        if count:
-            env["MLXCORE_ARRAY_INDEX"] = str(index)
+        env = job_variables(f"{os.getpid()}.{index}", index if count else None)
         pool.submit(PoolJob(str(index), ["bash", script], env))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda s, frame: pool.stop(s))

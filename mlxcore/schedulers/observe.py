@@ -92,18 +92,19 @@ def observe(logs: Path, ids: Iterable[int] | None = None, statuses: Iterable[str
             if asked is None or (info or {}).get("status") in asked:
                 by_scheduler.setdefault(str(record["name"]), []).append(job_of[run_dir])
     live: dict[str, dict[str, Any]] = {}
-    for name, job_ids in by_scheduler.items():
+    for asked_name, job_ids in by_scheduler.items():
         try:
-            scheduler = get_scheduler_class(name)()
-            live[name] = scheduler.status(job_ids)  # ONE batched call per scheduler
+            scheduler = get_scheduler_class(asked_name)()
+            live[asked_name] = scheduler.status(job_ids)  # ONE batched call per scheduler
         except MlxcoreError as exc:
-            log.warning("cannot ask scheduler %r about %d job(s): %s; showing the runs' own status", name,
+            log.warning("cannot ask scheduler %r about %d job(s): %s; showing the runs' own status", asked_name,
                         len(job_ids), exc)
 
     out = []
     for log_id, run_dir, info, record in loaded:
         name = str(record["name"]) if record and record.get("name") else None
-        job_id = job_of.get(run_dir) or (str(record["job_id"]) if record and record.get("job_id") is not None else None)
+        recorded = str(record["job_id"]) if record and record.get("job_id") is not None else None
+        job_id = job_of.get(run_dir) or recorded
         answered = name in live and job_id in by_scheduler.get(name or "", [])
         answer = live.get(name or "", {}).get(job_id or "")
         status, detail = store.reconcile_detail(info, run_dir, answer, answered=answered, record=record)

@@ -77,9 +77,10 @@ def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path, setup_lin
         directory = layout.submission_dir(parent, group[0].log_id, group[-1].log_id)
         directory.mkdir(parents=True, exist_ok=True)
         script = directory / "job.sh"
-        args_file: Path | None = directory / "jobs.args"
-        write_atomic(args_file, args_file_text(group))
-        link_array_tasks(directory / TASKS_DIR, group, scheduler.array_first_index)
+        args_path = directory / "jobs.args"
+        write_atomic(args_path, args_file_text(group))
+        args_file: Path | None = args_path
+        link_array_tasks(directory / TASKS_DIR, group, scheduler.job_environment().array_first_index)
     else:
         script, args_file = layout.RunPaths(group[0].run_dir).job_script, None
     submission = Submission(jobs=group, script=script, array=array, setup_lines=list(setup_lines))
@@ -115,7 +116,8 @@ def read_scheduler_record(run_dir: Path) -> dict[str, Any] | None:
 
 def current_job_id(run_dir: Path, record: dict[str, Any]) -> str:
     """The job to ask the scheduler about for this run: the submitted one, or, when the scheduler restarted it
-    under a new id (:attr:`Scheduler.restarts_under_new_id`), the latest id in the run's job ids."""
+    under a new id (its job environment records each attempt:
+    :func:`~mlxcore.schedulers.environment.record_attempt`), the latest id in the run's job ids."""
     attempts = open_run_dir(run_dir).job_ids()
     return attempts[-1] if attempts else str(record["job_id"])
 

@@ -13,6 +13,7 @@ This is a versioned format (``FORMAT``; each run records the version it was writ
     <logs>/<id>/metadata/lease        the writing process (host, pid, process start time); empty when none
     <logs>/<id>/metadata/heartbeat    touched every heartbeat_interval while a writer holds the lease
     <logs>/<id>/metadata/cancel_requested, job_ids, .cache.json (a JSON copy of the YAML, for readers)
+    <logs>/<id>/metadata/preempted    exists while the status is PREEMPTED (read by job scripts, not YAML)
     <logs>/<id>/metrics/<stream>.json JSON lines; metrics/.summaries.json (per-stream summaries, for readers)
     <logs>/<id>/artifacts/<format>/<name>, checkpoints/<name>.<format>
     <logs>/<id>/log.stdout, log.stderr, script.sh
@@ -45,6 +46,7 @@ SCHEDULER = "scheduler.yaml"
 LEASE = "lease"
 HEARTBEAT = "heartbeat"
 CANCEL_MARKER = "cancel_requested"
+PREEMPTED_MARKER = "preempted"
 JOB_IDS = "job_ids"
 METADATA_CACHE = ".cache.json"
 SUMMARIES = ".summaries.json"
@@ -117,6 +119,10 @@ class RunPaths:
     @property
     def cancel_marker(self) -> Path:
         return self.root / METADATA / CANCEL_MARKER
+
+    @property
+    def preempted_marker(self) -> Path:
+        return self.root / METADATA / PREEMPTED_MARKER
 
     @property
     def job_ids(self) -> Path:

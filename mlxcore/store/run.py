@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import RunError
 from . import cache, changes, ids, layout
 from .files import dump_yaml, now_iso, read_yaml, write_atomic
-from .statuses import DEAD, FINAL_STATUSES, RUNNING, SUBMITTED, check_transition
+from .statuses import DEAD, FINAL_STATUSES, PREEMPTED, RUNNING, SUBMITTED, check_transition
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +91,12 @@ class Run:
     def write_metadata(self, name: str, data: Any) -> None:
         """Replace ``metadata/<name>`` atomically: YAML for data, as is for text (files of a version manager);
         the logs directory's change stamp is touched around the write (:mod:`.changes`)."""
-        raw = data if isinstance(data, (str, bytes)) else dump_yaml(data)
+        as_yaml = None if isinstance(data, (str, bytes)) else dump_yaml(data)
         changes.touch(self.root)
         try:
-            write_atomic(self.paths.metadata_file(name), raw)
-            if not isinstance(data, (str, bytes)):
-                cache.record(self.paths.metadata, name, raw, data)
+            write_atomic(self.paths.metadata_file(name), data if as_yaml is None else as_yaml)
+            if as_yaml is not None:
+                cache.record(self.paths.metadata, name, as_yaml, data)
         finally:
             changes.touch(self.root)
 
@@ -124,6 +124,16 @@ class Run:
         info.update(fields, status=status)
         self.write_metadata(layout.INFO, info)
         self._info = info
+        # the job script's test for a preemption (a task's own exit code 3 is not one): it reads no YAML. Written
+        # after the info (a failed info write never leaves a marker that would requeue the job), then the change
+        # stamp again: the marker changed metadata/ too (mlxcore.store.changes)
+        marker = self.paths.preempted_marker
+        if status == PREEMPTED:
+            marker.touch()
+            changes.touch(self.root)
+        elif marker.exists():
+            marker.unlink(missing_ok=True)
+            changes.touch(self.root)
         return info
 
     def add_history(self, **event: Any) -> None:

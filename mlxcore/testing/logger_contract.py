@@ -27,9 +27,10 @@ import pytest
 from .. import store
 from ..errors import CheckpointNotFoundError
 
-TRAIN = [{"step": i, "loss": 1.0 / (i + 1), "tag": f"t{i % 3}", "ok": i % 2 == 0} for i in range(57)]
+TRAIN: list[dict[str, Any]] = [{"step": i, "loss": 1.0 / (i + 1), "tag": f"t{i % 3}", "ok": i % 2 == 0}
+                               for i in range(57)]
 TRAIN.append({"step": 57, "loss": math.nan, "grad": math.inf})
-TEST = [{"epoch": e, "accuracy": 0.5 + e / 100} for e in range(5)]
+TEST: list[dict[str, Any]] = [{"epoch": e, "accuracy": 0.5 + e / 100} for e in range(5)]
 
 
 def same(a: Any, b: Any) -> bool:
@@ -79,7 +80,8 @@ class LoggerContract:
                     run.logger.log_metrics(test, log_name="test")
         assert_rows(rows_of(logs, "train", run.log_id), TRAIN)
         assert_rows(rows_of(logs, "test", run.log_id), TEST)
-        assert store.RunStore(logs).open(run.log_id).read_info()["status"] == store.COMPLETE
+        info = store.RunStore(logs).open(run.log_id).read_info()
+        assert info is not None and info["status"] == store.COMPLETE
 
     def test_flushed_rows_are_on_disk_while_the_run_goes_on(self, tmp_path: Path, logger_name: str) -> None:
         logs = tmp_path / "logs"
@@ -104,7 +106,7 @@ class LoggerContract:
             "the reader had to parse the rows: the stream has no valid summary (write through RunLogger)"
         summary = reader.filter(columns=["train.loss.last", "train.loss.min", "train.loss.count"],
                                 result_format="records")[0]
-        losses = [row["loss"] for row in TRAIN[:20]]
+        losses = [float(row["loss"]) for row in TRAIN[:20]]
         assert summary == {"train.loss.last": losses[-1], "train.loss.min": min(losses), "train.loss.count": 20}
 
     def test_a_resumed_run_continues_its_streams(self, tmp_path: Path, logger_name: str) -> None:

@@ -27,7 +27,7 @@ import pytest
 FILTERS: list[tuple[str, Callable[[dict[str, Any], float], bool]]] = [
     ("", lambda c, last: True),
     ("config.lr <= 1e-2", lambda c, last: _number(c.get("lr")) and c["lr"] <= 1e-2),
-    ("config.opt == 'sgd' & config.seed >= 2", lambda c, last: c.get("opt") == "sgd" and c.get("seed", -1) >= 2),
+    ("config.opt == 'sgd' & config.seed >= 2", lambda c, last: c.get("opt") == "sgd" and c["seed"] >= 2),
     ("~(config.lr == 0.1)", lambda c, last: not c.get("lr") == 0.1),
     ("config.seed in [0, 3] | config.opt == 'adam'", lambda c, last: c.get("seed") in (0, 3) or c.get("opt") == "adam"),
     ("train.loss.last > 0.5", lambda c, last: last > 0.5),
@@ -49,7 +49,7 @@ def _configs() -> list[dict[str, Any]]:
 
 def _losses(config: dict[str, Any]) -> list[float]:
     lr = config.get("lr")
-    rate = lr if _number(lr) else 0.05
+    rate = float(lr) if lr is not None and _number(lr) else 0.05
     return [math.exp(-rate * 50 * step) + config["seed"] / 10 for step in range(6)]
 
 
@@ -71,9 +71,9 @@ class ReaderContract:
 
     @pytest.fixture
     def reader(self, logs: Path, reader_name: str) -> Any:
-        import mlxcore
+        from ..reader.base import Reader
 
-        opened = mlxcore.Reader(logs, reader=reader_name)
+        opened = Reader.open(logs, reader=reader_name)
         yield opened
         opened.close()
 

@@ -13,14 +13,18 @@ Fixtures a plugin may override: ``scheduler_settings`` (the ``mlx.scheduler`` se
 directory the scheduler's jobs can enter and write; default: pytest's ``tmp_path``), ``launch_prefix`` (argv
 put before ``python``, e.g. ``["runuser", "-u", "jobuser", "--"]``), ``python`` (the interpreter jobs use)
 and ``job_timeout`` (seconds to wait for a job to end).
+
+Beyond runs that end as they should, the suite checks what a run's own record cannot hide: ``status`` names a
+running job RUNNING, a cancelled job's task process is gone (on this host), each job records its id through
+the job environment, and the job environment is well formed.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +32,14 @@ import pytest
 import yaml
 
 from .. import store
+from ..errors import UnknownChoiceError
 from ..plugins import get_scheduler_class
+from ..schedulers.base import JobSpec, Submission
+from ..schedulers.environment import JOB_ID_VARIABLE, JobEnvironment
 from ..schedulers.script import render_script
-from ..schedulers.submission import cancel_runs, read_scheduler_record
+from ..schedulers.submission import cancel_runs, current_job_id, read_scheduler_record
 from ..store import reconcile
+from .waiting import WaitTimeout, wait_until
 
 TASK = '''
 import time
@@ -110,12 +118,27 @@ class SchedulerContract:
         return reconcile(info, run_dir, live)
 
     def wait_for(self, run_dirs: list[Path], scheduler: Any, accept: set[str], timeout: float) -> list[str]:
-        deadline = time.time() + timeout
-        while True:
-            states = [self.state(d, scheduler) for d in run_dirs]
-            if all(s in accept for s in states) or time.time() > deadline:
-                return states
-            time.sleep(0.5)
+        """The runs' states once all are in ``accept``, or as last seen after ``timeout`` (for the assertion)."""
+        seen: list[str] = []
+
+        def settled() -> bool:
+            seen[:] = [self.state(d, scheduler) for d in run_dirs]
+            return all(s in accept for s in seen)
+
+        try:
+            wait_until(settled, timeout=timeout, interval=0.2, what=f"runs to be {' or '.join(sorted(accept))}")
+        except WaitTimeout:
+            pass
+        return seen
+
+    @staticmethod
+    def wait_for_task(run_dir: Path, timeout: float) -> dict[str, Any]:
+        """The run's info once its task runs (the task itself recorded RUNNING)."""
+        def started() -> dict[str, Any] | None:
+            info = store.open_run_dir(run_dir).read_info() or {}
+            return info if info.get("status") == store.RUNNING else None
+
+        return wait_until(started, timeout=timeout, what=f"the task of run {run_dir.name} to start")
 
     @pytest.fixture
     def scheduler(self, scheduler_settings: dict[str, Any]) -> Any:
@@ -127,44 +150,87 @@ class SchedulerContract:
         submit("x=1,2,3")
         run_dirs = self.run_dirs(project)
         assert len(run_dirs) == 3
-        records = [read_scheduler_record(d) for d in run_dirs]
+        records = [read_scheduler_record(d) or {} for d in run_dirs]
         assert all(r and r["name"] == scheduler.name and r["job_id"] for r in records)
         assert len({str(r["job_id"]) for r in records}) == 3
         states = self.wait_for(run_dirs, scheduler, {store.COMPLETE}, job_timeout)
-        assert states == [store.COMPLETE] * 3, [(d / "log.stderr").read_text() for d in run_dirs if (d / "log.stderr").exists()]
+        errors = [(d / "log.stderr").read_text() for d in run_dirs if (d / "log.stderr").exists()]
+        assert states == [store.COMPLETE] * 3, errors
         xs = sorted(store.RunPaths(d).stream("train").read_text() for d in run_dirs)
         assert xs == ['{"x": 1}\n', '{"x": 2}\n', '{"x": 3}\n']
+        if scheduler.job_environment().job_id_variable:  # each job learnt its id from its environment
+            infos = [store.open_run_dir(d).read_info() or {} for d in run_dirs]
+            assert all((info.get("scheduler") or {}).get("job_id") for info in infos), infos
 
     def test_a_failing_job_is_failed(self, project, submit, scheduler, job_timeout):
         submit("mode=fail")
         (run_dir,) = self.run_dirs(project)
         assert self.wait_for([run_dir], scheduler, {store.FAILED}, job_timeout) == [store.FAILED]
-        assert store.open_run_dir(run_dir).read_info()["error"]["message"] == "contract failure"
+        assert (store.open_run_dir(run_dir).read_info() or {})["error"]["message"] == "contract failure"
 
     def test_a_cancelled_job_is_cancelled(self, project, submit, scheduler, job_timeout):
+        """Cancelled while its task runs, the run shows CANCELLED and the job really ends: the cancel marker
+        alone would show CANCELLED for a job left running."""
         submit("mode=sleep")
         (run_dir,) = self.run_dirs(project)
-        assert self.wait_for([run_dir], scheduler, {store.RUNNING}, job_timeout) == [store.RUNNING]
+        info = self.wait_for_task(run_dir, job_timeout)
+        job_id = current_job_id(run_dir, read_scheduler_record(run_dir) or {})
         cancel_runs(scheduler, [run_dir])
+        assert self.wait_for([run_dir], scheduler, {store.CANCELLED}, job_timeout) == [store.CANCELLED]
+
+        def ended() -> bool:
+            answer = scheduler.status([job_id]).get(job_id)
+            return answer is None or answer.state not in (store.PENDING, store.RUNNING)
+
+        wait_until(ended, timeout=job_timeout, what=f"{scheduler.name} job {job_id} to end after its cancel")
+        if info.get("hostname") == socket.gethostname() and isinstance(info.get("pid"), int):
+            wait_until(lambda: not store.process_alive(info["pid"]), timeout=job_timeout,
+                       what=f"the cancelled task (pid {info['pid']}) to end")
+
+    def test_status_names_a_running_job_running(self, project, submit, scheduler, job_timeout):
+        """The run's own record says RUNNING whatever the scheduler answers: ask the scheduler itself."""
+        submit("mode=sleep")
+        (run_dir,) = self.run_dirs(project)
+        self.wait_for_task(run_dir, job_timeout)
+        job_id = current_job_id(run_dir, read_scheduler_record(run_dir) or {})
+        try:
+            answer = wait_until(lambda: scheduler.status([job_id]).get(job_id), timeout=job_timeout,
+                                what=f"{scheduler.name} to answer about job {job_id}")
+            assert answer.job_id == job_id and answer.state == store.RUNNING, answer
+        finally:
+            cancel_runs(scheduler, [run_dir])
         assert self.wait_for([run_dir], scheduler, {store.CANCELLED}, job_timeout) == [store.CANCELLED]
 
     def test_status_answers_many_ids_at_once(self, project, submit, scheduler, job_timeout):
         submit("x=1,2")
-        ids = [str(read_scheduler_record(d)["job_id"]) for d in self.run_dirs(project)]
+        ids = [str((read_scheduler_record(d) or {})["job_id"]) for d in self.run_dirs(project)]
         answer = scheduler.status([*ids, "999999"])
         assert set(answer) <= set(ids)
         assert all(status.job_id in ids for status in answer.values())
 
     def test_an_unknown_option_lists_the_valid_ones(self, scheduler_settings):
         cls = get_scheduler_class(scheduler_settings["name"])
-        with pytest.raises(Exception, match="cpus_per_task"):
+        with pytest.raises(UnknownChoiceError, match="cpus_per_task"):
             cls.from_settings({"cpus_pertask": 2})
 
-    def test_the_job_script_is_valid_bash(self, project, scheduler, tmp_path):
-        from ..schedulers.base import JobSpec, Submission
+    def test_the_job_environment_is_well_formed(self, project, scheduler, tmp_path):
+        environment = scheduler.job_environment()
+        assert isinstance(environment, JobEnvironment)
+        assert not scheduler.use_array or environment.supports_arrays
+        assert environment.job_id({}) is None  # outside a job, no id
+        job = JobSpec(1, tmp_path / "run", ["python", "main.py"], project, "job1")
+        text = render_script(scheduler, Submission([job], tmp_path / "a.sh", False), None)
+        if environment.checkpoint_signal:  # "checkpoint now" reaches the task
+            assert f"' {environment.checkpoint_signal}\n" in text
+        if environment.job_id_variable:  # the task records its job id
+            assert JOB_ID_VARIABLE in text or environment.job_id_variable == JOB_ID_VARIABLE
 
+    def test_the_job_script_is_valid_bash(self, project, scheduler, tmp_path):
         jobs = [JobSpec(i, tmp_path / f"run {i}", ["python", "main.py", f"x={i}"], project, f"job{i}") for i in (1, 2)]
-        for submission in (Submission(jobs[:1], tmp_path / "a.sh", False), Submission(jobs, tmp_path / "b.sh", True)):
+        submissions = [Submission(jobs[:1], tmp_path / "a.sh", False)]
+        if scheduler.job_environment().supports_arrays:
+            submissions.append(Submission(jobs, tmp_path / "b.sh", True))
+        for submission in submissions:
             text = render_script(scheduler, submission, tmp_path / "args" if submission.array else None)
             assert text.startswith("#!/bin/bash\n")
             subprocess.run(["bash", "-n"], input=text, text=True, check=True)

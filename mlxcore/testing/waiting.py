@@ -13,7 +13,7 @@ class WaitTimeout(AssertionError):
     """What was waited for did not happen in time; the message says what, and what was seen last."""
 
 
-def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> T:
+def wait_until(check: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> T:
     """Call ``check`` until it returns a true value, and return that value; after ``timeout`` seconds, raise
     :class:`WaitTimeout` naming ``what`` (or ``check``) and the last value seen. ``interval`` grows from its
     given value up to a second, so a long wait polls a slow command (``squeue``, ``oarstat``) rarely."""

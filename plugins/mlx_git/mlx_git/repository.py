@@ -129,7 +129,7 @@ class Repository:
             return None
         try:
             url = next(iter(remote.urls))
-        except Exception:  # no URL: StopIteration, or GitPython's own error
+        except Exception:  # noqa: BLE001 - no URL: StopIteration, or GitPython's own error
             return None
         return public_url(url)
 

@@ -67,7 +67,7 @@ def native_options(options: list[str]) -> list[str]:
 
 def job_types(options: list[str]) -> set[str]:
     """The job types the options ask for (``-t besteffort``, ``--type idempotent``)."""
-    types = set()
+    types: set[str] = set()
     for option in options:
         if flag(option) in ("-t", "--type"):
             value = option[len(flag(option)):].strip()
@@ -126,7 +126,8 @@ def signal_number(value: Any) -> int | None:
         return None
     text = str(value).upper()
     try:
-        sig = signals.Signals(int(text)) if text.isdigit() else signals.Signals[text if text.startswith("SIG") else f"SIG{text}"]
+        name = text if text.startswith("SIG") else f"SIG{text}"
+        sig = signals.Signals(int(text)) if text.isdigit() else signals.Signals[name]
     except (KeyError, ValueError):
         sig = None
     if sig is None or sig.name[3:] not in STOP_SIGNALS:

@@ -88,7 +88,8 @@ def job_status(job_id: str, record: dict[str, Any]) -> JobStatus:
             return JobStatus(job_id, store.TIMEOUT, reason="killed by OAR at its walltime")
         if "BESTEFFORT_KILL" in events:
             return JobStatus(job_id, store.PREEMPTED,
-                             reason="best-effort job killed by OAR for another job" + (f"; {resubmitted}" if new_id else ""))
+                             reason="best-effort job killed by OAR for another job"
+                             + (f"; {resubmitted}" if new_id else ""))
         if new_id:
             return JobStatus(job_id, store.PENDING, reason=resubmitted)
         if "FRAG_JOB_REQUEST" in events:

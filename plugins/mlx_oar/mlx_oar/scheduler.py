@@ -9,14 +9,15 @@ statuses) is the core's. Here:
   ``<submission>/oar/%jobid%.stdout``, made symlinks to the run's ``log.stdout`` once the ids are known.
 - **submission**: ``oarsub -S ./SCRIPT`` run in the script's directory (``$PWD`` is OAR's launching
   directory), plus ``--array-param-file`` for a sweep: each array job gets ``RUN_DIR COMMAND...`` as its
-  arguments (:attr:`array_job_in_arguments`), so the job OAR stores carries what it runs, and a resubmitted
-  job runs the same point. Ids come from the ``OAR_JOB_ID=`` lines; ``OAR_JOB_ID=-5`` is a refusal.
+  arguments (the array protocol of :mod:`mlx_oar.environment`), so the job OAR stores carries what it runs,
+  and a resubmitted job runs the same point. Ids come from the ``OAR_JOB_ID=`` lines; ``OAR_JOB_ID=-5`` is a
+  refusal.
 - **status**: ONE ``oarstat -f -J -j ID -j ID ...`` call for any number of jobs (:mod:`mlx_oar.records`).
 - **checkpoint**: OAR sends the signal ``signal_grace`` seconds before the walltime (and on ``oardel -c``);
   the job script forwards it to the task (``ctx.should_stop``), whose run ends PREEMPTED. With ``-t
-  idempotent`` the job then exits 99, which makes OAR resubmit it as a new job
-  (:attr:`restarts_under_new_id`): the new job runs the same point with the same forced log id and resumes
-  in the same run directory; ``metadata/job_ids`` lists every OAR job of the run. After ``max_resubmissions``
+  idempotent`` the job then exits 99, which makes OAR resubmit it as a new job (the job environment,
+  :mod:`mlx_oar.environment`): the new job runs the same point with the same forced log id and resumes in the
+  same run directory; ``metadata/job_ids`` lists every OAR job of the run. After ``max_resubmissions``
   resubmissions the run is left PREEMPTED.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal as signals
 import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,12 +34,11 @@ from typing import Any, ClassVar
 from mlxcore import store
 from mlxcore.errors import ConfigError, SchedulerError, SubmissionError
 from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_command
-from mlxcore.schedulers.script import JOB_IDS_FILE
-from mlxcore.store.layout import METADATA
 
 from . import options as opts
+from .environment import OarJobEnvironment
 from .paths import ensure_reachable, job_name, param_line, reachable
-from .records import ENDED, RESUBMIT_EXIT_CODE, job_status, parse_oarstat, resubmitted_as
+from .records import ENDED, job_status, parse_oarstat, resubmitted_as
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ INFORMATIONAL = re.compile(r"\[ADMISSION RULE\] (Modify resource description|Set
 #: in an array's submission directory: the array parameter file, and the directory of OAR's own output files
 PARAM_FILE = "jobs.params"
 OUTPUT_DIR = "oar"
-#: OAR resubmits an idempotent job that exits 99 only when it ran longer than this (seconds)
-IDEMPOTENT_MIN_RUNTIME = 60
 
 
 class OarScheduler(Scheduler):
@@ -61,11 +60,6 @@ class OarScheduler(Scheduler):
 
     name = "oar"
     directive_prefix = "#OAR"
-    array_index_variable = "OAR_ARRAY_INDEX"
-    array_first_index = 1
-    job_id_variable = "OAR_JOB_ID"
-    array_job_in_arguments = True
-    restarts_under_new_id = True
     required_commands = ("oarsub", "oarstat", "oardel")
     missing_commands_hint = HINT
     extra_options: ClassVar[dict[str, Any]] = {
@@ -86,7 +80,8 @@ class OarScheduler(Scheduler):
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ConfigError(f"mlx.scheduler.max_resubmissions must be a positive integer or 0, got {limit!r}")
         if self.signal_grace < 1:
-            raise ConfigError(f"mlx.scheduler.signal_grace must be a positive number of seconds, got {self.signal_grace}")
+            raise ConfigError(f"mlx.scheduler.signal_grace must be a positive number of seconds, "
+                              f"got {self.signal_grace}")
 
     # -- script ------------------------------------------------------------------------------------------
     def directives(self, submission: Submission) -> list[str]:
@@ -107,26 +102,10 @@ class OarScheduler(Scheduler):
         run_dir = reachable(submission.jobs[0].run_dir)
         return f"{run_dir}/log.stdout", f"{run_dir}/log.stderr"
 
-    def preempted_lines(self, submission: Submission) -> list[str]:
-        if "idempotent" not in self.types:
-            return []
-        wait = IDEMPOTENT_MIN_RUNTIME + 6  # OAR's start and stop times are its own, a few seconds inside ours
-        limit = int(self.options["max_resubmissions"])
-        return [
-            # every attempt of the run added its job id to metadata/job_ids: the resubmissions so far are one less
-            f'attempts=$(grep -c . "$run_dir/{METADATA}/{JOB_IDS_FILE}" 2>/dev/null); attempts=${{attempts:-1}}',
-            f'if [ "$attempts" -gt {limit} ]; then',
-            f'  echo "mlxcore: run preempted after {limit} resubmission(s) (mlx.scheduler.max_resubmissions): '
-            'not resubmitted" >&2',
-            '  exit "$code"',
-            "fi",
-            f'if [ "$SECONDS" -lt {wait} ]; then',
-            f'  echo "mlxcore: OAR resubmits an idempotent job only after {IDEMPOTENT_MIN_RUNTIME} s: waiting $(( {wait} - SECONDS )) s" >&2',
-            f"  sleep $(( {wait} - SECONDS ))",
-            "fi",
-            f'echo "mlxcore: run preempted: exiting {RESUBMIT_EXIT_CODE} so that OAR resubmits idempotent job ${{OAR_JOB_ID:-}}" >&2',
-            f"exit {RESUBMIT_EXIT_CODE}",
-        ]
+    def job_environment(self) -> OarJobEnvironment:
+        signal = signals.Signals(self.signal).name[3:] if self.signal is not None else None
+        return OarJobEnvironment(checkpoint_signal=signal, idempotent="idempotent" in self.types,
+                                 max_resubmissions=int(self.options["max_resubmissions"]))
 
     # -- submission ----------------------------------------------------------------------------------------
     def submit_argv(self, submission: Submission) -> list[str]:

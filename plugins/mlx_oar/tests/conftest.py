@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oar_testlib import JOB_USER, WORK_DIR, Submitter, record, run_dirs  # noqa: E402
+from oar_testlib import JOB_USER, WORK_DIR, Submitter, record, run_dirs
 
-from mlxcore.testing.clusters import LocalCluster  # noqa: E402
+from mlxcore.testing.clusters import LocalCluster
 
 REPO = Path(__file__).resolve().parents[3]
 PLUGIN = REPO / "plugins" / "mlx_oar"
@@ -71,7 +71,8 @@ def _sources_digest() -> str:
 
 
 def _job_user_can_read(path: Path) -> bool:
-    return subprocess.run(["runuser", "-u", JOB_USER, "--", "test", "-r", str(path)], capture_output=True).returncode == 0
+    argv = ["runuser", "-u", JOB_USER, "--", "test", "-r", str(path)]
+    return subprocess.run(argv, capture_output=True).returncode == 0
 
 
 def job_python() -> str:
@@ -80,7 +81,8 @@ def job_python() -> str:
     Editable installs when the job user can read the checkout (changes need no reinstall), copies otherwise
     (then the venv is rebuilt whenever a source file changes).
     """
-    editable = _job_user_can_read(REPO / "mlxcore" / "__init__.py") and _job_user_can_read(PLUGIN / "mlx_oar" / "__init__.py")
+    editable = (_job_user_can_read(REPO / "mlxcore" / "__init__.py")
+                and _job_user_can_read(PLUGIN / "mlx_oar" / "__init__.py"))
     base = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
     key = hashlib.sha256("|".join([
         base, str(REPO), str(editable), (REPO / "pyproject.toml").read_text(), (PLUGIN / "pyproject.toml").read_text(),
@@ -95,7 +97,8 @@ def job_python() -> str:
             shutil.rmtree(stale, ignore_errors=True)
         subprocess.run([base, "-m", "venv", str(venv)], check=True, capture_output=True)
         install = ["-e", str(REPO), "-e", str(PLUGIN)] if editable else [str(REPO), str(PLUGIN)]
-        result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *install], capture_output=True, text=True)
+        result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *install], capture_output=True,
+                                text=True)
         if result.returncode != 0:
             raise RuntimeError(f"cannot install mlxcore for the job user into {venv}:\n{result.stderr[-3000:]}")
         check = subprocess.run(["runuser", "-u", JOB_USER, "--", str(python), "-c", "import mlxcore, mlx_oar"],

@@ -13,10 +13,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mlxcore.testing import WaitTimeout, wait_until
 
 JOB_USER = "mlxoar"
 WORK_DIR = Path("/srv/mlxoar")
@@ -120,13 +121,18 @@ def states(logs: Path) -> dict[int, Any]:
 
 def wait_states(logs: Path, accept: set[str], timeout: float = 60, count: int | None = None) -> dict[int, Any]:
     """Poll until every run's status is in ``accept`` (and there are ``count`` runs), or the timeout passes."""
-    deadline = time.time() + timeout
-    while True:
-        found = states(logs)
-        done = found and all(s.status in accept for s in found.values()) and (count is None or len(found) == count)
-        if done or time.time() > deadline:
-            return found
-        time.sleep(0.5)
+    seen: dict[int, Any] = {}
+
+    def settled() -> bool:
+        seen.clear()
+        seen.update(states(logs))
+        return bool(seen) and all(s.status in accept for s in seen.values()) and (count is None or len(seen) == count)
+
+    try:
+        wait_until(settled, timeout=timeout, interval=0.5, what=f"runs to be {' or '.join(sorted(accept))}")
+    except WaitTimeout:
+        pass  # the caller's assertion shows the states as last seen
+    return seen
 
 
 def statuses(found: dict[int, Any]) -> list[str]:
@@ -175,11 +181,5 @@ def oar_records(*ids: str) -> dict[str, dict[str, Any]]:
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    """:func:`mlxcore.testing.wait_until`, with this module's argument order."""
+    return wait_until(predicate, timeout=timeout, interval=interval, what=what)

@@ -9,8 +9,19 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from oar_testlib import (job_ids, metrics, oar_records, read_info, record, run, run_dirs, states, status_json,
-                         wait_for, wait_states)
+from oar_testlib import (
+    job_ids,
+    metrics,
+    oar_records,
+    read_info,
+    record,
+    run,
+    run_dirs,
+    states,
+    status_json,
+    wait_for,
+    wait_states,
+)
 
 from mlxcore import store
 

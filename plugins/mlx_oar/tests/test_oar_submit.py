@@ -6,8 +6,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from oar_testlib import (job_ids, metrics, oar_records, read_info, record, run, run_dirs, statuses, status_json,
-                         wait_for, wait_states)
+from oar_testlib import (
+    job_ids,
+    metrics,
+    oar_records,
+    read_info,
+    record,
+    run,
+    run_dirs,
+    status_json,
+    statuses,
+    wait_for,
+    wait_states,
+)
 
 from mlxcore import store
 

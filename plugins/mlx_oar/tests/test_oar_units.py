@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from mlx_oar import options as opts
+from mlx_oar.paths import ensure_reachable, oar_safe, param_line, reachable
+from mlx_oar.scheduler import OarScheduler
 from mlxcore.errors import ConfigError, SubmissionError, UnknownChoiceError
 from mlxcore.plugins import get_scheduler_class
 from mlxcore.schedulers.base import JobSpec, Submission
 from mlxcore.schedulers.script import render_script
-from mlx_oar import options as opts
-from mlx_oar.paths import ensure_reachable, oar_safe, param_line, reachable
-from mlx_oar.scheduler import OarScheduler
 
 AWKWARD = ["/a b/c", "it's", "x#y", "two\nlines", "back\\slash#", "$HOME", "%b", '"dq"', "", "-n", "*"]
 
@@ -76,7 +76,7 @@ def test_generic_options_become_one_resource_request():
         OarScheduler(time="soon")
     with pytest.raises(ConfigError, match="positive integer"):
         OarScheduler(cpus_per_task=0)
-    with pytest.raises(UnknownChoiceError, match="cpus_per_task.*signal"):
+    with pytest.raises(UnknownChoiceError, match=r"cpus_per_task.*signal"):
         get_scheduler_class("oar").from_settings({"cores": 2})
 
 
@@ -108,8 +108,8 @@ def test_directives_send_oar_output_into_the_run_directory(tmp_path):
 
 def test_only_idempotent_jobs_exit_99_after_a_preemption(tmp_path):
     submission = Submission(jobs(tmp_path, 1), tmp_path / "s.sh", False)
-    assert OarScheduler().preempted_lines(submission) == []
-    assert OarScheduler(options=["-t idempotent"]).preempted_lines(submission)[-1] == "exit 99"
+    assert OarScheduler().job_environment().requeue_lines(submission) == []
+    assert OarScheduler(options=["-t idempotent"]).job_environment().requeue_lines(submission)[-1] == "exit 99"
 
 
 @pytest.mark.parametrize(("limit", "attempts", "resubmitted"), [(0, 1, False), (2, 2, True), (2, 3, False),
@@ -121,7 +121,7 @@ def test_an_idempotent_run_is_resubmitted_at_most_max_resubmissions_times(tmp_pa
     if attempts is not None:  # one job id per attempt; no file: the first attempt
         (run_dir / "metadata" / "job_ids").write_text("".join(f"{100 + n}\n" for n in range(attempts)))
     submission = Submission(jobs(tmp_path, 1), tmp_path / "s.sh", False)
-    lines = OarScheduler(options=["-t idempotent"], max_resubmissions=limit).preempted_lines(submission)
+    lines = OarScheduler(options=["-t idempotent"], max_resubmissions=limit).job_environment().requeue_lines(submission)
     script = "\n".join(['run_dir="$1"', "code=3", "SECONDS=100", *lines])  # past the 60 s OAR wants
     result = subprocess.run(["bash", "-c", script, "job", str(run_dir)], capture_output=True, text=True, timeout=30)
     assert result.returncode == (99 if resubmitted else 3), result.stderr
@@ -136,7 +136,8 @@ def test_max_resubmissions_must_be_a_count(limit):
 
 def test_job_ids_are_read_from_oarsub_and_a_refusal_is_quoted(tmp_path):
     submission = Submission(jobs(tmp_path, 2), tmp_path / "job.sh", True)
-    output = "[ADMISSION RULE] Modify resource description with type constraints\nOAR_JOB_ID=7\nOAR_JOB_ID=8\nOAR_ARRAY_ID=7\n"
+    output = ("[ADMISSION RULE] Modify resource description with type constraints\n"
+              "OAR_JOB_ID=7\nOAR_JOB_ID=8\nOAR_ARRAY_ID=7\n")
     assert OarScheduler().parse_job_ids(output, submission) == ["7", "8"]
     with pytest.raises(SubmissionError, match="OAR_JOB_ID=-5"):
         OarScheduler().parse_job_ids("OAR_JOB_ID=-5\n", submission)

@@ -15,11 +15,10 @@ recording job ids) is the core's. Here:
   Jobs SLURM has forgotten (older than ``MinJobAge``, or pending array tasks cancelled one by one, which
   SLURM drops at once) are left out; the run's info and the cancel marker decide.
 - **cancel**: ONE ``scancel`` with the tasks of an array folded into ``J_[0-3,7]``.
-- **preemption**: when the task's run ended PREEMPTED (it got the stop signal and returned), the job script
-  requeues its own job: ``scontrol requeue $SLURM_JOB_ID``, or ``J_i`` for an array task, because the last
-  task of an array runs under the array's own id, and requeueing that id requeues every task of the array.
-  The requeued job re-runs the same point with the same forced log id, so it resumes in the same run
-  directory, where ``load_checkpoint`` finds what the preempted attempt saved.
+- **job environment** (:mod:`mlx_slurm.environment`): ``SLURM_JOB_ID``, ``SLURM_ARRAY_TASK_ID`` from 0, the
+  checkpoint signal, and the requeue: when the task's run ended PREEMPTED (it got the stop signal and
+  returned), the job script requeues its own job, which resumes in the same run directory, where
+  ``load_checkpoint`` finds what the preempted attempt saved.
 """
 
 from __future__ import annotations
@@ -35,6 +34,8 @@ from mlxcore import store
 from mlxcore.errors import ConfigError, SchedulerError, SubmissionError
 from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_command
 from mlxcore.schedulers.submission import array_tasks_dir
+
+from .environment import SlurmJobEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,6 @@ class SlurmScheduler(Scheduler):
 
     name = "slurm"
     directive_prefix = "#SBATCH"
-    array_index_variable = "SLURM_ARRAY_TASK_ID"
-    array_first_index = 0
-    job_id_variable = "SLURM_JOB_ID"
     required_commands = ("sbatch", "squeue", "scancel", "scontrol")
     missing_commands_hint = HINT
     extra_options: ClassVar[dict[str, Any]] = {
@@ -158,11 +156,13 @@ class SlurmScheduler(Scheduler):
         kept = [o for o in self.native_options if not is_managed(o)]
         for option in self.native_options:
             if option not in kept:
-                log.warning("ignoring SLURM option %r: mlxcore sets the output, error, array and open mode itself", option)
+                log.warning("ignoring SLURM option %r: mlxcore sets the output, error, array and open mode itself",
+                            option)
         self.native_options = kept
         for key in ("max_requeues", "array_throttle", "max_array_size"):
             value = self.options[key]
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "max_requeues" else 1)):
+            least = 0 if key == "max_requeues" else 1
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
                 raise ConfigError(f"mlx.scheduler.{key} must be a positive integer, got {value!r}")
         signal = self.options["signal"]
         if signal is not None and not (isinstance(signal, str) and re.fullmatch(r"(SIG)?[A-Z0-9]+", signal)):
@@ -224,20 +224,9 @@ class SlurmScheduler(Scheduler):
             pattern += "/%a"
         return f"{pattern}/log.stdout", f"{pattern}/log.stderr"
 
-    def preempted_lines(self, submission: Submission) -> list[str]:
-        if not self.options["requeue"]:
-            return []
-        limit = int(self.options["max_requeues"])
-        return [
-            'requeue_id=${SLURM_ARRAY_TASK_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}',
-            'requeue_id=${requeue_id:-$SLURM_JOB_ID}',
-            f'if [ "${{SLURM_RESTART_COUNT:-0}}" -lt {limit} ]; then',
-            '  echo "mlxcore: run preempted: requeueing SLURM job $requeue_id" >&2',
-            '  scontrol requeue "$requeue_id" || echo "mlxcore: scontrol requeue $requeue_id failed" >&2',
-            "else",
-            f'  echo "mlxcore: run preempted {limit} times already (mlx.scheduler.max_requeues): not requeued" >&2',
-            "fi",
-        ]
+    def job_environment(self) -> SlurmJobEnvironment:
+        return SlurmJobEnvironment(checkpoint_signal=self.signal, requeue=bool(self.options["requeue"]),
+                                   max_requeues=int(self.options["max_requeues"]))
 
     # -- submission ----------------------------------------------------------------------------------------
     def submit_argv(self, submission: Submission) -> list[str]:
@@ -287,12 +276,12 @@ def match_rows(rows: list[dict[str, Any]], job_ids: Any) -> dict[str, JobStatus]
     whole array (a pending array cancelled as a whole collapses into one row ``J``)."""
     by_array: dict[str, dict[str, Any]] = {}
     by_raw: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        by_array[row["array_id"]] = row
-        by_raw.setdefault(row["raw_id"], row)
+    for entry in rows:
+        by_array[entry["array_id"]] = entry
+        by_raw.setdefault(entry["raw_id"], entry)
     out = {}
     for job_id in job_ids:
-        row = by_array.get(job_id) or by_raw.get(job_id)
+        row: dict[str, Any] | None = by_array.get(job_id) or by_raw.get(job_id)
         if row is None and "_" in job_id:
             whole = by_array.get(job_id.split("_", 1)[0])
             row = whole if whole is not None and whole["raw_id"] == whole["array_id"] else None

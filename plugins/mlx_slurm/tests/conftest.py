@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from slurm_testlib import TASK, quote, run  # noqa: E402
+from slurm_testlib import TASK, quote, run
 
-from mlx_slurm.scheduler import cluster_answers  # noqa: E402
-from mlxcore.testing.clusters import LocalCluster  # noqa: E402
+from mlx_slurm.scheduler import cluster_answers
+from mlxcore.testing.clusters import LocalCluster
 
 REPO = Path(__file__).resolve().parents[3]
 UP = REPO / "scripts" / "clusters" / "slurm-up.sh"

@@ -6,9 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from mlxcore.testing import WaitTimeout, wait_until
 
 TASK = Path(__file__).resolve().parent / "tasks" / "train.py"
 
@@ -44,23 +45,23 @@ def wait_status(logs: Path, accept: set[str], timeout: float = 60, ids: tuple[st
                 count: int | None = None, exit_code: bool = False) -> dict[int, dict[str, Any]]:
     """Poll ``mlxcore status`` until every run's status is in ``accept`` (and, with ``exit_code``, its job's
     exit code is known), or the timeout passes."""
-    deadline = time.time() + timeout
-    while True:
-        rows = status_rows(logs, *ids)
-        done = rows and all(row["status"] in accept and (not exit_code or row["exit_code"] is not None)
-                            for row in rows.values()) and (count is None or len(rows) == count)
-        if done or time.time() > deadline:
-            return rows
-        time.sleep(0.3)
+    seen: dict[int, dict[str, Any]] = {}
+
+    def settled() -> bool:
+        seen.clear()
+        seen.update(status_rows(logs, *ids))
+        return bool(seen) and all(row["status"] in accept and (not exit_code or row["exit_code"] is not None)
+                                  for row in seen.values()) and (count is None or len(seen) == count)
+
+    try:
+        wait_until(settled, timeout=timeout, interval=0.3, what=f"runs to be {' or '.join(sorted(accept))}")
+    except WaitTimeout:
+        pass  # the caller's assertion shows the rows as last seen
+    return seen
 
 
 def wait_for_text(path: Path, text: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if path.exists() and text in path.read_text():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{text!r} not in {path} after {timeout} s: {path.read_text() if path.exists() else 'missing'}")
+    wait_until(lambda: path.exists() and text in path.read_text(), timeout=timeout, what=f"{text!r} in {path}")
 
 
 def job_id(run_dir: Path) -> str:

@@ -10,12 +10,12 @@ runs again (slurm-up.sh's slurm.conf).
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 from slurm_testlib import job_id, metrics, read_info, run_dirs, status_rows, wait_for_text, wait_status
 
 from mlxcore import store
+from mlxcore.testing import wait_until
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -25,13 +25,11 @@ def signal_batch_shell(job: str) -> None:
 
 
 def wait_info_status(run_dir, status: str, timeout: float = 30) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def reached() -> dict | None:
         info = read_info(run_dir)
-        if info["status"] == status or info.get("history"):
-            return info
-        time.sleep(0.1)
-    raise AssertionError(f"{run_dir} never {status}: {read_info(run_dir)['status']}")
+        return info if info["status"] == status or info.get("history") else None
+
+    return wait_until(reached, timeout=timeout, what=f"{run_dir} to be {status}")
 
 
 def test_a_preempted_array_task_checkpoints_requeues_and_resumes_in_its_run_dir(launch, logs):

@@ -14,7 +14,8 @@ from slurm_testlib import job_id, read_info, run, run_dirs, status_rows, wait_fo
 import mlxcore
 from mlxcore import store
 from mlxcore.store import read_yaml, write_yaml
-from mlxcore.store.layout import CANCEL_MARKER, SCHEDULER as SCHEDULER_FILE
+from mlxcore.store.layout import CANCEL_MARKER
+from mlxcore.store.layout import SCHEDULER as SCHEDULER_FILE
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -132,7 +133,8 @@ def test_forgotten_jobs_are_judged_by_the_runs_info(launch, logs):
                                                      "submit_time": "2020-01-01T00:00:00+00:00"})
     (dirs[2] / "metadata" / ".cache.json").unlink(missing_ok=True)
     rows = status_rows(logs)
-    assert (rows[3]["status"], rows[3]["detail"]) == (store.DEAD, "never started: job 999993 is no longer known to slurm")
+    expected = (store.DEAD, "never started: job 999993 is no longer known to slurm")
+    assert (rows[3]["status"], rows[3]["detail"]) == expected
     from mlx_slurm.scheduler import SlurmScheduler
 
     assert SlurmScheduler().status(["999991"]) == {}  # squeue exits 1 for a single unknown id

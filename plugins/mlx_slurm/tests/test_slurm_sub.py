@@ -35,9 +35,9 @@ def project(tmp_path: Path) -> Path:
     (root / "main.py").write_text(TASK.read_text())
     (root / "configs" / "config.yaml").write_text((TASK.parent / "configs" / "config.yaml").read_text())
     # what a user's env.sh does: activate the environment mlxcore is installed in (never whatever PATH held)
-    (root / "env.sh").write_text(f'export GREETING="$GREETING and env.sh"\nsource {Path(sys.executable).parent}/activate\n'
-                                 if (Path(sys.executable).parent / "activate").exists() else
-                                 f'export GREETING="$GREETING and env.sh"\nexport PATH={Path(sys.executable).parent}:$PATH\n')
+    bin_dir = Path(sys.executable).parent
+    activate = f"source {bin_dir}/activate" if (bin_dir / "activate").exists() else f"export PATH={bin_dir}:$PATH"
+    (root / "env.sh").write_text(f'export GREETING="$GREETING and env.sh"\n{activate}\n')
     (root / "job.sh").write_text(JOB_SH)
     return root
 

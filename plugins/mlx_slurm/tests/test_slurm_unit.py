@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from mlx_slurm.scheduler import (
-    SlurmScheduler, decode_exit, filename_pattern, fold_array_tasks, is_managed, match_rows, parse_squeue, quote_directive,
+    SlurmScheduler,
+    decode_exit,
+    filename_pattern,
+    fold_array_tasks,
+    is_managed,
+    match_rows,
+    parse_squeue,
+    quote_directive,
 )
 from mlxcore import store
 from mlxcore.errors import ConfigError, SchedulerError, SubmissionError, UnknownChoiceError
@@ -69,7 +76,9 @@ def test_single_job_script(tmp_path):
         "#SBATCH --qos=normal",
         "#SBATCH --account=ml",
     ]
-    assert 'scontrol requeue "$requeue_id"' in text and 'if [ "$code" -eq 3 ] && grep' in text
+    assert 'scontrol requeue "$requeue_id"' in text
+    assert 'if [ "$code" -eq 3 ] && [ -e "$run_dir/metadata/preempted" ]' in text
+    assert "info.yaml" not in text  # the job script reads no YAML
     subprocess.run(["bash", "-n"], input=text, text=True, check=True)
 
 
@@ -138,7 +147,7 @@ def test_parse_recorded_squeue_output():
     assert rows["38"]["state"] == "CANCELLED" and rows["38"]["exit_code"] == 143 and rows["38"]["restarts"] == 1
     assert rows["34"]["exit_code"] == 3 and rows["34"]["reason"] == "NonZeroExitCode"
     assert rows["33_0"]["raw_id"] == "40" and rows["33_0"]["reason"] is None
-    assert rows["37"]["state"] == "TIMEOUT" and rows["37"]["exit_code"] == 128 + 15 and rows["37"]["reason"] == "TimeLimit"
+    assert (rows["37"]["state"], rows["37"]["exit_code"], rows["37"]["reason"]) == ("TIMEOUT", 128 + 15, "TimeLimit")
     assert parse_squeue(RECORDED_REQUEUED)[0]["restarts"] == 1
     assert decode_exit("0") == 0 and decode_exit("256") == 1 and decode_exit("x") is None
     with pytest.raises(SchedulerError, match="unexpected squeue output"):
@@ -152,7 +161,8 @@ def test_recorded_rows_match_array_raw_and_collapsed_ids():
         "38": store.CANCELLED, "39": store.CANCELLED, "36_0": store.CANCELLED, "36_2": store.CANCELLED,
         "33_0": store.COMPLETE, "33_1": store.COMPLETE, "40": store.COMPLETE, "34": store.FAILED, "35_1": store.PENDING,
         "37": store.TIMEOUT}  # 40 is the raw id of 33_0; 999 and 35_7 are unknown (35 is a live array, not collapsed)
-    assert answer["38"].reason == "restarts=1" and answer["34"].exit_code == 3 and answer["35_1"].reason == "JobHeldUser"
+    assert answer["38"].reason == "restarts=1" and answer["34"].exit_code == 3
+    assert answer["35_1"].reason == "JobHeldUser"
     (requeued,) = match_rows(parse_squeue(RECORDED_REQUEUED), ["38"]).values()
     assert requeued.state == store.PENDING and requeued.reason == "BeginTime; restarts=1"
 
@@ -189,7 +199,7 @@ def test_generated_script_requeues_only_a_preempted_run_and_at_most_max_requeues
     (bin_dir / "scontrol").chmod(0o755)
     (job,) = jobs(tmp_path, 1)
     (job.run_dir / "metadata").mkdir(parents=True)
-    info = job.run_dir / "metadata" / "info.yaml"
+    marker = job.run_dir / "metadata" / "preempted"  # what the store writes with the status PREEMPTED
     job.command = ["sh", "-c", 'echo "$GREETING"; exit 3']
     submission = Submission([job], job.run_dir / "script.sh", False, setup_lines=["set -e", "export GREETING=hi"])
     text = render_script(SlurmScheduler(max_requeues=2), submission, None)
@@ -199,10 +209,10 @@ def test_generated_script_requeues_only_a_preempted_run_and_at_most_max_requeues
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "77", **variables}
         return subprocess.run(["bash", "-c", text], env=env, capture_output=True, timeout=30).returncode
 
-    info.write_text("log_id: 1\nstatus: FAILED\n")  # the task's own exit(3): not a preemption
+    # the task's own exit(3): not a preemption (the store marks a run preempted only with that status)
     assert run_script() == 3 and not calls.exists()
     assert (job.run_dir / "log.stdout").read_text() == "hi\n"  # the setup lines ran, set -e did not cut the rest
-    info.write_text("log_id: 1\nstatus: PREEMPTED\n")
+    marker.touch()
     assert run_script() == 3 and calls.read_text() == "requeue 77\n"
     # the last task of an array runs under the array's id: requeue the task, never the whole array
     assert run_script(SLURM_ARRAY_JOB_ID="77", SLURM_ARRAY_TASK_ID="4") == 3
