@@ -18,7 +18,7 @@ from .. import store
 from . import logged, scan
 from .metrics import create_schema, q, streams, table_columns
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 #: tables every query may read, besides one view per stream
 PUBLIC_TABLES = ("runs", "skipped_lines", "problems")
 STATE = ("log_id", "stamp", "signature", "final", "raw_status", "status", "hostname", "pid", "heartbeat_interval")
@@ -33,6 +33,9 @@ def create_tables(con: Any) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS mlxcore_state ({columns})")
     con.execute('CREATE TABLE IF NOT EXISTS mlxcore_runs (log_id BIGINT, status VARCHAR, "info.status" VARCHAR)')
     con.execute("CREATE TABLE IF NOT EXISTS problems (log_id BIGINT, problem VARCHAR)")
+    # which runs wrote a float under which key: a DOUBLE column made of integers and floats becomes BIGINT again
+    # once no run holding a float is left (the column's values alone cannot say whether 2.0 was written 2)
+    con.execute("CREATE TABLE IF NOT EXISTS mlxcore_floats (log_id BIGINT, col VARCHAR)")
     create_schema(con)
 
 
@@ -143,12 +146,20 @@ def upsert_runs(con: Any, rows: Rows, removed: list[int]) -> bool:
     if gone:
         deleted = con.execute("DELETE FROM mlxcore_runs WHERE log_id IN (SELECT unnest($ids))",
                               {"ids": gone}).fetchall()[0][0]
+    if gone:
+        con.execute("DELETE FROM mlxcore_floats WHERE log_id IN (SELECT unnest($ids))", {"ids": gone})
     if rows.ids:
         _insert_columns(con, "mlxcore_runs", {
             name: (existing[name], scan.column_values(values, existing[name]))
             for name, values in rows.columns.items()})
+        floats = [(log_id, name) for name, values in rows.columns.items()
+                  for log_id, value in zip(rows.ids, values) if type(value) is float]
+        if floats:
+            con.execute("INSERT INTO mlxcore_floats SELECT unnest($ids), unnest($cols)",
+                        {"ids": [i for i, _ in floats], "cols": [c for _, c in floats]})
     if deleted:  # the runs that made a column wider may be gone, or hold other values now
         _narrow_json_columns(con, existing)
+        _narrow_double_columns(con, existing)
     if removed:
         _drop_empty_columns(con, existing)
     return existing != before
@@ -218,6 +229,21 @@ def _narrow_json_columns(con: Any, columns: dict[str, str]) -> None:
         using = f"({q(name)} ->> '$')" if wanted == scan.VARCHAR else f"TRY_CAST({q(name)} AS {wanted})"
         con.execute(f"ALTER TABLE mlxcore_runs ALTER {q(name)} TYPE {wanted} USING {using}")
         columns[name] = wanted
+
+
+def _narrow_double_columns(con: Any, columns: dict[str, str]) -> None:
+    """A DOUBLE column that no remaining run wrote a float in holds integers only: BIGINT, as a fresh build."""
+    doubles = [n for n, t in columns.items() if t == scan.DOUBLE and n not in _FIXED]
+    if not doubles:
+        return
+    with_floats = {c for (c,) in con.execute("SELECT DISTINCT col FROM mlxcore_floats WHERE col IN "
+                                             "(SELECT unnest($cols))", {"cols": doubles}).fetchall()}
+    for name in doubles:
+        if name in with_floats:
+            continue
+        # TRY_CAST: the rows deleted earlier in this transaction are converted too (see _narrow_json_columns)
+        con.execute(f"ALTER TABLE mlxcore_runs ALTER {q(name)} TYPE BIGINT USING TRY_CAST({q(name)} AS BIGINT)")
+        columns[name] = scan.BIGINT
 
 
 def _drop_empty_columns(con: Any, columns: dict[str, str]) -> None:
