@@ -33,6 +33,7 @@ from mlxcore.errors import ConfigError
 from mlxcore.loggers import metrics
 from mlxcore.loggers.metrics import BadRowError
 from mlxcore.store import layout
+from mlxcore.testing import WaitTimeout, wait_until
 
 APPS = Path(__file__).parent / "apps"
 
@@ -79,13 +80,18 @@ def stream_summary(metrics_dir: Path, stream: str) -> dict | None:
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
     """Wait until ``path`` exists; fail (showing what the process said) if it ends or times out first."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"{path.name} never appeared (exit {proc.returncode}); stderr:\n{stderr_of(proc)}")
-        time.sleep(0.01)
+    try:
+        wait_until(lambda: path.exists() or proc.poll() is not None, timeout, what=f"{path.name} to appear")
+    except WaitTimeout:
+        pass  # reported below, with the process's stderr
+    if not path.exists():
+        stop(proc)
+        pytest.fail(f"{path.name} never appeared (exit {proc.returncode}); stderr:\n{stderr_of(proc)}")
+
+
+def main_thread_state(pid: int) -> str:
+    """The state letter (``R``, ``S``, ``T``: stopped, ...) of the main thread of ``pid`` (Linux ``/proc``)."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
 
 
 def stderr_of(proc: subprocess.Popen) -> str:
@@ -261,6 +267,8 @@ class Storm:
                 pytest.fail(f"process {victim.index} ({victim.kind}, {victim.sent}) did not end:\n{victim.stderr()}")
 
     def run(self, plans: list[Victim]) -> None:
+        """The storm's event loop. Its 2 ms sleeps are its clock, not a wait: each tick sends the signals due,
+        which must land within milliseconds of their planned moment (a growing poll interval would not)."""
         first, pending = plans[0], deque(plans[1:])
         self.spawn(first)  # alone: its run is known before anyone may pick it
         while self.live:
@@ -589,8 +597,11 @@ def test_a_live_run_with_a_long_flush_interval_and_an_old_heartbeat_is_running(f
         assert (run_dir / "metrics" / "train.json").read_bytes() == b""  # its rows still wait in the buffer
     finally:
         os.kill(proc.pid, signal.SIGCONT)
-        time.sleep(0.2)  # a SIGTERM sent while SIGCONT is pending may go to a thread that is not the main one
-        terminate(proc)
+        try:  # a SIGTERM sent before the main thread is back in its sleep may go to another thread, never waking it
+            wait_until(lambda: proc.poll() is not None or main_thread_state(proc.pid) == "S", timeout=10,
+                       interval=0.005, what="the resumed task's main thread to sleep again")
+        finally:
+            terminate(proc)
     assert fault_project.info(1)["status"] == store.INTERRUPTED
 
 
@@ -599,9 +610,7 @@ def test_a_second_writer_is_refused_and_changes_nothing(fault_project):
     run_dir = fault_project.logs / "1"
     try:
         stream = run_dir / "metrics" / "train.json"
-        deadline = time.monotonic() + 10
-        while stream.read_bytes().count(b"\n") < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: stream.read_bytes().count(b"\n") >= 5, timeout=10, what="the 5 rows flushed to train.json")
         before = snapshot(run_dir)
         assert {"metadata/info.yaml", "metadata/config.yaml", "metrics/train.json"} <= set(before)
 

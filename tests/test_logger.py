@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from mlxcore import store
+from mlxcore.errors import ConfigError
 from mlxcore.session import RunSession, open_run
 from mlxcore.settings import LoggerSettings
+from mlxcore.testing import wait_until
 
 
 def _new_run(parent: Path, log_id: int | None = None) -> int:
@@ -173,9 +175,7 @@ def test_rows_reach_the_file_within_the_flush_interval(tmp_path):
     logger = _logger(tmp_path, flush_interval=0.2)
     logger.log_metrics({"step": 1}, "m")
     path = tmp_path / "1" / "metrics" / "m.json"
-    deadline = time.time() + 5
-    while time.time() < deadline and not path.read_text():
-        time.sleep(0.05)
+    wait_until(path.read_text, timeout=5, what="the flush thread to write the row")
     assert path.read_text() == '{"step": 1}\n'
     logger.finish("COMPLETE")
 
@@ -192,7 +192,7 @@ def test_large_buffers_are_written_as_whole_lines(tmp_path):
 def test_bad_stream_names_are_refused(tmp_path):
     logger = _logger(tmp_path)
     for name in ("../x", "a/b", ".hidden", ""):
-        with pytest.raises(Exception, match="invalid log_name"):
+        with pytest.raises(ConfigError, match="invalid log_name"):
             logger.log_metrics({"a": 1}, name)
     logger.finish("COMPLETE")
 

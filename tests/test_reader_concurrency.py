@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,12 @@ ROWS = 5
 OPENERS = 16
 
 WORKER = r"""
-import json, os, sys, time
+import json, sys
 from pathlib import Path
-logs, go = Path(sys.argv[1]), Path(sys.argv[2])
+logs = Path(sys.argv[1])
 import mlxcore
-while not go.exists():
-    time.sleep(0.001)
+print("ready", flush=True)
+sys.stdin.readline()  # blocks until the test writes the go, to all workers at once
 reader = mlxcore.Reader(logs)
 runs = int(reader.sql("SELECT count(*) AS n FROM runs").n[0])
 distinct = int(reader.sql("SELECT count(DISTINCT log_id) AS n FROM runs").n[0])
@@ -43,12 +42,16 @@ def corpus(tmp_path_factory) -> Path:
     return logs
 
 
-def _open_all_at_once(logs: Path, tmp_path: Path, label: str) -> list[dict]:
-    go = tmp_path / f"go-{label}"
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(logs), str(go)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(OPENERS)]
-    time.sleep(1.5)  # every process has imported mlxcore and waits
-    go.touch()
+def _open_all_at_once(logs: Path) -> list[dict]:
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(logs)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(OPENERS)]
+    try:
+        for proc in procs:  # every process has imported mlxcore and waits
+            assert proc.stdout.readline() == "ready\n", proc.communicate(timeout=60)[1][-2000:]
+    finally:
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
@@ -66,13 +69,13 @@ def test_sixteen_processes_opening_at_once_see_each_row_exactly_once(corpus, tmp
             path.unlink()
     backdate(logs)
     expected = {"runs": RUNS, "distinct": RUNS, "rows": RUNS * ROWS}
-    for round_ in range(2):  # a first build, then a rebuild from scratch, each by 16 processes at once
+    for _ in range(2):  # a first build, then a rebuild from scratch, each by 16 processes at once
         for path in (logs / ".mlxcore").glob("catalog.duckdb*"):
             path.unlink()
-        assert _open_all_at_once(logs, tmp_path, f"{round_}") == [expected] * OPENERS
+        assert _open_all_at_once(logs) == [expected] * OPENERS
     # new runs appear, and 16 processes bring the catalog up to date at once
     for n in range(20):
         write_run(logs, {"seed": 100 + n, "lr": 0.5}, {"train": [{"step": s, "loss": 0.5} for s in range(ROWS)]})
     backdate(logs)
     expected = {"runs": RUNS + 20, "distinct": RUNS + 20, "rows": (RUNS + 20) * ROWS}
-    assert _open_all_at_once(logs, tmp_path, "update") == [expected] * OPENERS
+    assert _open_all_at_once(logs) == [expected] * OPENERS

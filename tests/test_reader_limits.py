@@ -2,18 +2,58 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 import mlxcore
 from mlxcore.reader.synthetic import backdate, write_run
+from mlxcore.testing import wait_until
 
 FOREVER = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT count(*) FROM t"
+
+
+def reads_catalog(pid: int, logs: Path) -> bool:
+    """Whether process ``pid`` has the catalog of ``logs`` attached read-only, as while a query runs: DuckDB then
+    holds a read lock on the file (seen in Linux's ``/proc/locks``)."""
+    try:
+        inode = (logs / ".mlxcore" / "catalog.duckdb").stat().st_ino
+    except FileNotFoundError:
+        return False
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()  # "1: POSIX  ADVISORY  READ 1234 fe:00:5678 0 EOF" ("1: -> ..." for a waiter)
+        if fields[1] != "->" and fields[3:5] == ["READ", str(pid)] and fields[5].endswith(f":{inode}"):
+            return True
+    return False
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds used so far by each thread of ``pid`` but its main one, by thread id (Linux ``/proc``)."""
+    used = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if task.name != str(pid):
+            with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
+                fields = (task / "stat").read_text().rpartition(")")[2].split()
+                used[task.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def wait_for_query(proc: subprocess.Popen, logs: Path) -> None:
+    """Wait until ``proc`` runs its query: the catalog attached for reading (a refresh is over), then 0.1 s of CPU
+    spent off the main thread (the query runs in a thread of its own; the attach alone may be one that lingers
+    after an earlier call, and is let go before the query attaches again)."""
+    wait_until(lambda: proc.poll() is not None or reads_catalog(proc.pid, logs), timeout=60,
+               what="the catalog to be opened for the query")
+    before = thread_cpu(proc.pid) if proc.poll() is None else {}
+    wait_until(lambda: proc.poll() is not None or any(cpu - before.get(tid, 0.0) >= 0.1
+                                                      for tid, cpu in thread_cpu(proc.pid).items()),
+               timeout=60, what="the query to run")
 
 
 @pytest.fixture
@@ -67,12 +107,15 @@ def test_the_command_line_takes_the_limits(logs):
 def test_ctrl_c_stops_a_running_query_within_a_second(logs):
     proc = subprocess.Popen([sys.executable, "-m", "mlxcore", "query", str(logs), "--sql", FOREVER],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)  # started, and running the query
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        wait_for_query(proc, logs)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()  # does nothing once it has ended; else it would run forever
     assert time.monotonic() - sent < 1.0
-    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "mlxcore: interrupted"
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "mlxcore: interrupted", err
 
 
 def test_a_long_query_blocks_no_other_reader(logs, caplog):
@@ -81,7 +124,7 @@ def test_a_long_query_blocks_no_other_reader(logs, caplog):
     long = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert long.stdout.readline().strip() == "go"
-        time.sleep(0.5)  # the query holds the catalog open for reading
+        wait_for_query(long, logs)  # the query holds the catalog open for reading
         started = time.monotonic()
         assert len(mlxcore.Reader(logs).filter()) == 3  # nothing to index: answered at once
         assert time.monotonic() - started < 3

@@ -33,7 +33,7 @@ def main(ctx):
     ctx.logger.flush()
     if cfg.sleep:
         print("ready", flush=True)
-        time.sleep(cfg.sleep)
+        time.sleep(cfg.sleep)  # not a wait: the run stays RUNNING (or its job busy) until the test is done with it
 
 if __name__ == "__main__":
     main()
@@ -128,7 +128,8 @@ def test_a_run_waiting_in_a_scheduler_shows_its_job_id_and_submit_time(task, tmp
             assert row["info.scheduler.job_id"] == recorded["job_id"]
             assert row["info.scheduler.submit_time"] == recorded["submit_time"]
     finally:
-        subprocess.run([sys.executable, "-m", "mlxcore", "cancel", str(task.logs), "--all"], env=env, capture_output=True, timeout=60)
+        subprocess.run([sys.executable, "-m", "mlxcore", "cancel", str(task.logs), "--all"], env=env,
+                       capture_output=True, timeout=60)
 
 
 def test_a_torn_line_left_by_a_crash_is_skipped_and_cut_when_the_run_resumes(task, caplog):

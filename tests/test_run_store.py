@@ -20,6 +20,7 @@ import yaml
 import mlxcore
 from mlxcore import store
 from mlxcore.store import RunBusyError, RunStore, layout
+from mlxcore.testing import wait_until
 
 POOL = ("+mlx.use_scheduler=true", "+mlx.scheduler.name=local")
 
@@ -29,16 +30,6 @@ def status_rows(logs: Path) -> dict[int, dict]:
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return {row["log_id"]: row for row in json.loads(result.stdout)}
-
-
-def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def snapshot(run_dir: Path) -> dict[str, bytes]:
@@ -282,7 +273,7 @@ def test_open_run_logs_and_finishes_like_a_launched_run(tmp_path):
         for step in range(3):
             run.logger.log_metrics({"step": step, "loss": 1.0 / (step + 1)}, log_name="train")
         run.logger.log_checkpoint({"step": 2}, log_name="ckpt")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="diverged"):
         with mlxcore.open_run(tmp_path, config={"lr": 0.2, "model": {"depth": 4}}) as run:
             raise ValueError("diverged")
     reader = mlxcore.Reader(tmp_path)

@@ -29,14 +29,14 @@ def main(ctx):
         os.remove(sys.argv[0])
     if mode == "gpu":  # what the pool handed out, and when this run held it
         start = time.time()
-        time.sleep(float(cfg.get("sleep", 0.5)))
+        time.sleep(float(cfg.get("sleep", 0.5)))  # not a wait: the run holds its GPUs for a while
         ctx.logger.log_metrics({"cuda": os.environ.get("CUDA_VISIBLE_DEVICES"), "t0": start, "t1": time.time()},
                                log_name="gpu")
     if mode == "sleep":  # log rows, then wait to be signalled
         for step in range(5):
             ctx.logger.log_metrics({"step": step}, log_name="train")
         print("ready", flush=True)
-        time.sleep(float(cfg.get("sleep", 60)))
+        time.sleep(float(cfg.get("sleep", 60)))  # not a wait: a slow task, which the test signals meanwhile
     if mode == "resume":  # continue from the last checkpoint, stop after `stop_after` epochs
         state = ctx.logger.load_checkpoint("ckpt", default={"epoch": -1})
         for epoch in range(state["epoch"] + 1, cfg.epochs):
@@ -45,10 +45,10 @@ def main(ctx):
             if epoch == cfg.get("stop_after", -1):
                 raise RuntimeError("simulated crash")
     if mode == "stop":  # wait for a stop signal, checkpoint and return
+        from mlxcore.testing import wait_until  # here: it imports pytest, which the other modes need not load
+
         print("ready", flush=True)
-        deadline = time.time() + 30
-        while not ctx.should_stop and time.time() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: ctx.should_stop, timeout=30, interval=0.01, what="a stop signal")
         ctx.logger.log_checkpoint({"stopped": True}, log_name="ckpt")
     if mode == "print":
         print("to stdout")

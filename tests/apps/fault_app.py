@@ -40,7 +40,7 @@ def storm(logger, cfg) -> None:
         logger.log_metrics({"step": step, "pid": pid, "w": "x" * cfg["pad"]}, log_name="train")
         if step % cfg["ckpt_every"] == 0:
             logger.log_checkpoint({"step": step, "blob": checkpoint_blob(step, cfg["ckpt_pad"])}, log_name="ckpt")
-        time.sleep(cfg["sleep"])
+        time.sleep(cfg["sleep"])  # not a wait: the task's pace, so that the storm's signals land mid-run
 
 
 def checkpoint_blob(step: int, size: int) -> str:
@@ -49,26 +49,20 @@ def checkpoint_blob(step: int, size: int) -> str:
     return unit * (size // len(unit) + 1)
 
 
-def wait_for(path: Path, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while not path.exists():
-        if time.time() > deadline:
-            raise TimeoutError(f"{path} never appeared")
-        time.sleep(0.01)
-
-
 def fill(logger, cfg) -> None:
+    from mlxcore.testing import wait_until  # here: it imports pytest, which the other modes need not load
+
     flags = Path(cfg["flags"])
     rows = cfg["rows"]
     for step in range(rows):
         if step == rows // 2:
             logger.flush()  # the first half is on disk
             (flags / "half").touch()
-            wait_for(flags / "go")  # the test fills the disk meanwhile
+            wait_until((flags / "go").exists, timeout=60, what="the test to fill the disk")
         logger.log_metrics({"step": step, "w": "w" * 280}, log_name="train")
-    time.sleep(0.5)  # several flushes fail (a full disk) or succeed
+    time.sleep(0.5)  # not a wait: the time for several flushes (every 0.05 s) to fail (a full disk) or succeed
     (flags / "logged").touch()
-    wait_for(flags / "release")  # the test frees space, or not
+    wait_until((flags / "release").exists, timeout=60, what="the test to free space, or not")
 
 
 @mlxcore.launch(config_path="./configs")
@@ -82,7 +76,7 @@ def main(ctx) -> None:
         for step in range(5):
             ctx.logger.log_metrics({"step": step}, log_name="train")
         print("ready", flush=True)
-        time.sleep(float(cfg.get("sleep", 60)))
+        time.sleep(float(cfg.get("sleep", 60)))  # not a wait: a slow task, which the test signals meanwhile
     else:
         raise ValueError(f"unknown mode {cfg.mode!r}")
 
