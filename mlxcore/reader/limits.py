@@ -115,11 +115,11 @@ def run(con: Any, sql: str, params: dict | None, fmt: str, timeout: float, memor
             if time.monotonic() > deadline:
                 timed_out = True
                 con.interrupt()
-                _wait_for(done)
+                _wait_for(done, con)
                 break
     except KeyboardInterrupt:
         con.interrupt()
-        _wait_for(done)
+        _wait_for(done, con)
         raise
     error = outcome.get("error")
     if error is None:
@@ -166,12 +166,15 @@ def _decoded(cell: Any) -> Any:
         return cell
 
 
-def _wait_for(done: threading.Event) -> None:
-    """Wait for an interrupted query to end, whatever else interrupts this wait (a second Ctrl-C)."""
+def _wait_for(done: threading.Event, con: Any) -> None:
+    """Wait for an interrupted query to end, whatever else interrupts this wait (a second Ctrl-C). The interrupt
+    is sent again at each step: one sent before the worker thread had started its query is lost (DuckDB clears
+    it when a query starts), and the query would then run to its end."""
     while True:
         try:
             if done.wait(0.05):
                 return
+            con.interrupt()
         except KeyboardInterrupt:
             continue
 
