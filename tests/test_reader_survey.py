@@ -211,3 +211,20 @@ def test_warm_reopens_agree_with_the_store_whatever_it_does(tmp_path_factory: py
     finally:
         for session in sessions.values():
             session.finish(store.COMPLETE)
+
+
+def test_a_lingering_attach_never_answers_from_a_catalog_another_process_replaced(logs, monkeypatch):
+    """A read-only attach stays 0.1 s after its last use (30 s here); a lock on the old file does not stop
+    another process from rebuilding the catalog into a new file: the next call must read the new one."""
+    import subprocess
+    import sys
+
+    from mlxcore.reader import connection
+
+    monkeypatch.setattr(connection, "LINGER", 30.0)
+    reader = reopen(logs)
+    assert len(reader.filter(result_format="records")) == 3
+    write_run(logs, {"seed": 9})
+    rebuild = f"from mlxcore.reader.engine import DuckDBReader; DuckDBReader({str(logs)!r}, rebuild=True)"
+    subprocess.run([sys.executable, "-c", rebuild], check=True, timeout=120)
+    assert [row["log_id"] for row in reader.filter(result_format="records")] == [1, 2, 3, 4]

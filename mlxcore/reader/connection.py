@@ -69,6 +69,7 @@ class QueryConnection:
         self._con: Any = None
         self._pid = 0  # the process that started the instance
         self._mode: str | None = None  # the catalog is attached: "r" read-only, "w" for writing
+        self._inode = -1  # of the file attached
         self._last_use = 0.0
         self._janitor: threading.Thread | None = None
         self._lock = threading.RLock()
@@ -98,7 +99,7 @@ class QueryConnection:
         holds a shared lock, so another process's refresh waits that long at most (:meth:`_linger`)."""
         with self._lock:
             con = self._instance()
-            if self._mode is not None and (write or self._mode == "w"):
+            if self._mode is not None and (write or self._mode == "w" or self._replaced()):
                 self._detach()
             if self._mode is None:
                 if not write and not self.path.exists():
@@ -120,6 +121,11 @@ class QueryConnection:
                                                          daemon=True)
                         self._janitor.start()
 
+    def _replaced(self) -> bool:
+        """The catalog's path names another file than the one attached (another process rebuilt it: a lock on
+        the old file does not stop that); reading on would answer from the old one."""
+        return _inode(self.path) != self._inode
+
     def _attach(self, con: Any, write: bool, wait: float | None) -> None:
         import duckdb
 
@@ -129,8 +135,14 @@ class QueryConnection:
         delay = 0.01
         while True:
             try:
+                before = _inode(self.path)
                 con.execute(f"ATTACH {lit(str(self.path))} AS {ALIAS}{mode}")
-                break
+                self._mode = "w" if write else "r"
+                self._inode = _inode(self.path)
+                if self._inode == before:
+                    break
+                self._detach()  # replaced while it was being attached: which file is open is unknown
+                continue
             except duckdb.IOException as exc:  # another process is refreshing it: wait
                 if "lock" not in str(exc).lower():
                     raise
@@ -140,7 +152,6 @@ class QueryConnection:
                                 f"{patience:.0f} s: {str(exc).splitlines()[0]}") from None
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
-        self._mode = "w" if write else "r"
 
     def _detach(self) -> None:
         """Detach every attached database (the catalog; nothing else can be attached)."""
@@ -202,6 +213,14 @@ class QueryConnection:
                 self._con.close()
             self._con = None
             self._mode = None
+
+
+def _inode(path: Path) -> int:
+    """The inode ``path`` names now (-1: none)."""
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return -1
 
 
 _shared: OrderedDict[tuple[str, int | None], QueryConnection] = OrderedDict()
