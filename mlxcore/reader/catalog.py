@@ -46,14 +46,7 @@ from .catalog_files import (
     writer_lock,
 )
 from .connection import ALIAS, CATALOG_FILES, WRITE_WAIT, CatalogBusy, shared
-from .metrics import (
-    declare_columns,
-    delete_runs,
-    ingest_stream,
-    read_batches,
-    streams,
-    update_summary,
-)
+from .metrics import declare_columns, delete_runs, ingest_stream, streams, update_summary, warn_skipped
 from .workers import Progress, RunReader
 
 log = logging.getLogger(__name__)
@@ -323,65 +316,15 @@ class Catalog:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 raise
-        _warn_skipped(stats.skipped_lines)
+        warn_skipped(stats.skipped_lines)
         return shape
 
     def load_histories(self, names: Iterable[str], progress: Progress | None = None) -> bool:
-        """Load the rows of the streams ``names`` (catalog names) that were left for later (:mod:`.logged`);
+        """Load the rows of the streams ``names`` (catalog names) that were left for later (:mod:`.pending`);
         True when rows were loaded (then :attr:`shape` is new)."""
-        import duckdb
+        from .pending import load_rows
 
-        wanted = sorted(set(names))
-        if not wanted:
-            return False
-        # asked of the catalog, not of the shape read at the last refresh: another process may have rebuilt it
-        with self.connection.attached() as con:
-            pending = dict(con.execute("SELECT stream, count(*) FROM mlxcore_pending WHERE stream IN "
-                                       "(SELECT unnest($names)) GROUP BY stream", {"names": wanted}).fetchall())
-        waiting = [name for name in wanted if pending.get(name)]
-        if not waiting:
-            return False
-        started = time.perf_counter()
-        skipped_lines: dict[tuple[int, str], int] = {}
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(self.writer_lock())
-            try:
-                con = stack.enter_context(self.connection.attached(write=True))
-            except (OSError, duckdb.Error) as exc:
-                raise QueryError(f"cannot write the catalog {self.path}: {str(exc).splitlines()[0]}") from None
-            try:
-                con.execute("BEGIN TRANSACTION")
-                reshaped = False
-                total = sum(pending[name] for name in waiting)
-                done = 0
-                for stream in waiting:
-                    # as of now: another process may have loaded some
-                    files = logged.pending_files(con, stream, str(self.root))
-                    found: dict[int, list[str]] = {}
-                    skipped, changed = ingest_stream(con, stream, read_batches(stream, files), found)
-                    tables.add_problems(con, found)
-                    skipped_lines.update({(log_id, stream): n for log_id, n in skipped.items()})
-                    con.execute("DELETE FROM mlxcore_pending WHERE stream = ?", [stream])
-                    if changed:  # a file changed since its summary was read: the columns follow its rows
-                        update_summary(con, stream, None)
-                        reshaped = True
-                    done += len(files)
-                    if progress:
-                        progress("rows", done, total)
-                if reshaped:
-                    tables.update_runs_table(con, None)
-                    tables.create_views(con)
-                self.shape = tables.save_shape(con)
-                con.execute("COMMIT")
-                con.execute(f"CHECKPOINT {ALIAS}")
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
-                raise
-        _warn_skipped(skipped_lines)
-        log.debug("catalog %s: rows of %s loaded in %.3f s", self.path, ", ".join(waiting),
-                  time.perf_counter() - started)
-        return True
+        return load_rows(self, names, progress)
 
     def _load_metrics(self, con: Any, reader: RunReader, on_disk: dict[int, str], stats: RefreshStats,
                       progress: Progress | None) -> bool:
@@ -412,14 +355,3 @@ class Catalog:
             update_summary(con, stream, None if full else touched)
             reshaped |= {stream} if full else set()
         return bool(reshaped)
-
-
-def _warn_skipped(skipped_lines: dict[tuple[int, str], int]) -> None:
-    if not skipped_lines:
-        return
-    total = sum(skipped_lines.values())
-    items = sorted(skipped_lines.items())
-    where = ", ".join(f"run {i} metrics/{s}.json ({n})" for (i, s), n in items[:5])
-    more = f" and {len(items) - 5} more file(s)" if len(items) > 5 else ""
-    log.warning("skipped %d unreadable metric line(s): %s%s; the other rows are loaded "
-                "(see the skipped_lines table)", total, where, more)

@@ -5,7 +5,7 @@ A stream file that a valid summary describes exactly (same size) is not parsed a
 ``mlxcore_logged`` (one row per run, stream and key; values as JSON text, cast to the column's type when the
 ``summaries.<stream>`` table is made, exactly as the rows would be), the stream's columns are added or widened
 from the summary's types, and the file goes to ``mlxcore_pending``. Its rows are loaded when a query first
-reads the stream's table (:meth:`mlxcore.reader.catalog.Catalog.load_histories`): a filter over ``runs``, which
+reads the stream's table (:mod:`mlxcore.reader.pending`): a filter over ``runs``, which
 holds the summaries, parses no metric file at all.
 
 Which source a run's summary comes from never changes while the run does not: the logged one when

@@ -354,3 +354,15 @@ def update_summary(con: Any, stream: str, ids: list[int] | None) -> None:
     if len(parts) > 1:
         for name, _, _ in parts:
             con.execute(f"DROP TABLE temp.{name}")
+
+
+def warn_skipped(skipped_lines: dict[tuple[int, str], int]) -> None:
+    """One warning for the torn or corrupt metric lines a load skipped (``{(log_id, stream): lines}``)."""
+    if not skipped_lines:
+        return
+    total = sum(skipped_lines.values())
+    items = sorted(skipped_lines.items())
+    where = ", ".join(f"run {i} metrics/{s}.json ({n})" for (i, s), n in items[:5])
+    more = f" and {len(items) - 5} more file(s)" if len(items) > 5 else ""
+    log.warning("skipped %d unreadable metric line(s): %s%s; the other rows are loaded "
+                "(see the skipped_lines table)", total, where, more)
