@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 def apply_in_parts(catalog: Catalog, plan: _Plan, scan_start: int, progress: Progress | None,
                    found: dict[int, int | None], error: BaseException) -> dict[str, Any]:
     """Apply ``plan`` as described in the module docstring; returns the catalog's shape after it."""
+    import duckdb
+
     from .catalog import RefreshStats
 
     stats = plan.stats
@@ -42,7 +44,7 @@ def apply_in_parts(catalog: Catalog, plan: _Plan, scan_start: int, progress: Pro
         try:
             catalog.shape = catalog._apply(plan.on_disk, {i: plan.stamps[i] for i in ids if i in plan.stamps},
                                            part, {}, scan_start, progress, found)
-        except _duckdb_error() as exc:
+        except duckdb.Error as exc:
             if _is_io(exc):  # the catalog's disk or file, not a run's: nothing to isolate
                 raise
             if len(ids) == 1:
@@ -89,12 +91,6 @@ def leave_out(catalog: Catalog, refused: dict[int, str], stamps: dict[int, int |
             except duckdb.Error:
                 pass
             raise
-
-
-def _duckdb_error() -> type[BaseException]:
-    import duckdb
-
-    return duckdb.Error
 
 
 def _is_io(error: BaseException) -> bool:

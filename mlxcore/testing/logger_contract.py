@@ -139,5 +139,5 @@ class LoggerContract:
             assert run.logger.load_checkpoint("ckpt") == {"step": 2}
         with self.open(logs, logger_name, log_id=run.log_id) as again:
             assert again.logger.load_checkpoint("ckpt") == {"step": 2}
-        names = [p.name for p in (logs / str(run.log_id) / store.layout.CHECKPOINTS).iterdir()]
+        names = [p.name for p in store.RunStore(logs).open(run.log_id).paths.checkpoints.iterdir()]
         assert len([n for n in names if n.startswith("ckpt.")]) == 1, f"one checkpoint file per name: {names}"
