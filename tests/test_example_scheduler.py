@@ -202,15 +202,14 @@ def test_submit_argv_and_parse_job_ids_are_optional_when_submit_is_overridden():
 
 
 # -- the contract fails broken schedulers ----------------------------------------------------------------------
-BROKEN_SUITE = '''
-import types
+BROKEN_PLUGIN = '''
+import dataclasses
+import os
 
 import mlx_pidfile.scheduler as example
-import pytest
 
-from mlxcore import hookimpl, plugins, store
+from mlxcore import hookimpl, store
 from mlxcore.schedulers.base import JobStatus
-from mlxcore.testing import SchedulerContract
 
 
 class Broken(example.PidfileScheduler):
@@ -220,22 +219,27 @@ class Broken(example.PidfileScheduler):
 @hookimpl
 def register_schedulers(register):
     register(Broken)
+'''
+
+#: run as a plugin author would: the broken plugin is installed (an entry point), so the submitting processes
+#: use its submit and job environment, and this process its status and cancel
+BROKEN_SUITE = '''
+import mlx_pidfile.scheduler as example
+import pytest
+
+from mlxcore.testing import SchedulerContract
 
 
 class TestBroken(SchedulerContract):
     @pytest.fixture(autouse=True)
-    def broken_plugin(self, tmp_path, monkeypatch):
+    def pidfile_state(self, tmp_path, monkeypatch):
         monkeypatch.setenv("PIDFILE_STATE", str(tmp_path / "state"))
-        hooks = types.SimpleNamespace(register_schedulers=register_schedulers)
-        previous = plugins.set_plugin_manager(plugins.new_plugin_manager(load_entry_points=False,
-                                                                         extra=(("broken", hooks),)))
         yield
-        plugins.set_plugin_manager(previous)
         example.PidfileScheduler().cancel([p.stem for p in (tmp_path / "state").glob("*.pid")])  # none left running
 
     @pytest.fixture
     def scheduler_settings(self):
-        return {{"name": "pidfile"}}
+        return {"name": "pidfile"}
 
     @pytest.fixture
     def job_timeout(self):
@@ -248,16 +252,46 @@ BROKEN = {
     "status_is_always_empty": ("def status(self, job_ids):\n    return {}", "test_status_names_a_running_job_running"),
     "status_is_wrong": ("def status(self, job_ids):\n    return {i: JobStatus(i, store.COMPLETE) for i in job_ids}",
                         "test_status_names_a_running_job_running"),
+    # an array of three whose last two tasks never start (their ids are made up): their runs never complete
+    "loses_array_tasks": ("def submit(self, submission):\n"
+                          "    first = super().submit(dataclasses.replace(submission, jobs=submission.jobs[:1]))\n"
+                          "    return first + [os.urandom(6).hex() for _ in submission.jobs[1:]]",
+                          "test_a_sweep_is_submitted_and_completes"),
+    # every task of the array reads the first point's arguments: point 1 runs thrice, points 2 and 3 never
+    "array_index_ignored": ("def job_environment(self):\n"
+                            "    return dataclasses.replace(super().job_environment(), "
+                            "array_index_variable='ZERO_INDEX')\n"
+                            "def submit(self, submission):\n"
+                            "    submission.env['ZERO_INDEX'] = '0'\n"
+                            "    return super().submit(submission)",
+                            "test_a_sweep_is_submitted_and_completes"),
 }
 
 
-@pytest.mark.parametrize("broken", sorted(BROKEN))
-def test_the_contract_fails_a_broken_scheduler(broken, site, tmp_path):
-    body, contract_test = BROKEN[broken]
-    suite = tmp_path / f"test_{broken}.py"
-    suite.write_text(BROKEN_SUITE.format(body=textwrap.indent(body, "    ")))
+def run_contract(tmp_path: Path, body: str, contract_test: str) -> subprocess.CompletedProcess:
+    """One contract test, in its own pytest, against the example scheduler changed by ``body`` (installed)."""
+    site = tmp_path / "site"
+    (site / "broken_pidfile-0.dist-info").mkdir(parents=True)
+    (site / "broken_pidfile-0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-pidfile\n"
+                                                                  "Version: 0\n")
+    (site / "broken_pidfile-0.dist-info" / "entry_points.txt").write_text("[mlxcore]\nbroken = broken_pidfile\n")
+    (site / "broken_pidfile.py").write_text(BROKEN_PLUGIN.format(body=textwrap.indent(body, "    ")))
+    suite = tmp_path / "test_contract.py"
+    suite.write_text(BROKEN_SUITE)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(EXAMPLE), str(site)])}
-    result = subprocess.run([sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
-                             "-p", "no:xdist", "-k", contract_test, "--rootdir", str(tmp_path)],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider",
+                           "-p", "no:xdist", "-k", contract_test, "--rootdir", str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN))
+def test_the_contract_fails_a_broken_scheduler(broken, tmp_path):
+    result = run_contract(tmp_path, *BROKEN[broken])
     assert result.returncode == 1 and "1 failed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("contract_test", sorted({test for _, test in BROKEN.values()}))
+def test_the_same_harness_passes_the_unbroken_scheduler(contract_test, tmp_path):
+    """Guards the guards: each failure above comes from the break, not from the way the suite is run."""
+    result = run_contract(tmp_path, "pass", contract_test)
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
