@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mlxcore.builtins.files_logger",
     "mlxcore.builtins.local_scheduler",
     "mlxcore.builtins.serializers",
+    "mlxcore.builtins.artifact_types",
     "mlxcore.builtins.commands",
     "mlxcore.builtins.job_commands",
     "mlxcore.builtins.duckdb_reader",
@@ -137,6 +138,14 @@ class PluginManager:
                     self._fail(info, f"{hook_name} failed: {type(exc).__name__}: {exc}")
             self._registries[kind] = registry
         return self._registries[kind]
+
+    def refill(self, kind: str) -> Registry[Any]:
+        """Ask the plugins for ``kind`` again: a plugin's offer changed while the process runs (a format added
+        with ``register_artifact_type``)."""
+        self._registries.pop(kind, None)
+        for info in self.infos.values():
+            info.registered.pop(kind, None)
+        return self.registry(kind)
 
     def add_commands(self, cli: Any) -> None:
         """Let each plugin add its sub-commands to ``cli``; one failing plugin loses only its commands."""

@@ -18,6 +18,11 @@ T = TypeVar("T")
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
 
+def valid_name(name: str) -> bool:
+    """A registered name: lower-case letters, digits, ``_`` and ``-``, starting with a letter."""
+    return bool(_NAME.match(name))
+
+
 @dataclass(frozen=True)
 class Provider:
     """Who registered an entry: the plugin's name and, for external plugins, its distribution."""
@@ -46,7 +51,7 @@ class Registry(Generic[T]):
         :raises PluginError: the name is malformed or already taken; the message names both providers.
         """
         name = name if name is not None else getattr(item, "name", None)
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not valid_name(name):
             raise PluginError(
                 f"{provider.describe()} registered a {self.noun} with invalid name {name!r}: "
                 "names are lower-case letters, digits, '_' and '-', starting with a letter"
@@ -69,6 +74,10 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise UnknownChoiceError(self.noun, name, self._items) from None
+
+    def provider(self, name: str) -> Provider:
+        """Who registered ``name`` (for messages that name the owner of a taken name)."""
+        return self._providers[name]
 
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -6,7 +6,8 @@ never leaves half an artifact). Third parties add formats with the ``register_se
 Trust model: formats ``json`` and ``numpy`` (loaded with ``allow_pickle=False``) never execute code when
 loading. ``pickle``, ``dill`` and ``torch`` do, by design of those formats; mlxcore only ever loads such a file
 when the user asks for that artifact or checkpoint by name, and only from inside that run's own directory. No
-code is stored in a log directory by mlxcore itself (``register_artifact_type`` keeps its functions in memory).
+code is stored in a log directory by mlxcore itself (``register_artifact_type`` keeps its functions in memory, see
+:mod:`mlxcore.builtins.artifact_types`).
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ class TorchSerializer(Serializer):
 
 
 class FunctionSerializer(Serializer):
-    """A format made of two functions ``save(obj, path)`` and ``load(path)`` (``register_artifact_type``)."""
+    """A format made of two functions ``save(obj, path)`` and ``load(path)`` (``register_artifact_type``).
+
+    The logger opens the file by path, so ``file.name`` is the path the functions are given."""
 
     def __init__(self, name: str, save: Callable[[Any, str], None], load: Callable[[str], Any]) -> None:
         self.name = name

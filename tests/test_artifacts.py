@@ -112,13 +112,56 @@ def test_unknown_format_lists_the_valid_ones(tmp_path):
         _logger(tmp_path).log_artifacts(1, "x", "yaml")
 
 
-def test_register_artifact_type_stores_no_code(tmp_path):
+@pytest.fixture
+def artifact_types(fresh_plugins):
+    """The formats a test registers at run time are forgotten after it."""
+    from mlxcore.builtins import artifact_types
+
+    yield artifact_types
+    artifact_types._FORMATS.clear()
+
+
+def _text_format():
+    return (lambda obj, path: Path(path).write_text(obj)), (lambda path: Path(path).read_text())
+
+
+def test_register_artifact_type_stores_no_code(tmp_path, artifact_types):
     logger = _logger(tmp_path)
-    logger.register_artifact_type("text", lambda obj, path: Path(path).write_text(obj), lambda path: Path(path).read_text())
+    logger.register_artifact_type("text", *_text_format())
     logger.log_artifacts("hello", "greeting", "text")
     assert logger.load_artifacts("greeting") == "hello"
     stored = list((tmp_path / "1" / "artifacts").rglob("*"))
     assert [p.name for p in stored if p.is_file()] == ["greeting"]
+
+
+def test_a_registered_artifact_type_goes_through_the_serializers_hook(tmp_path, artifact_types, fresh_plugins):
+    """The format is a plugin's like any other: in the registry, shown by ``mlxcore plugins``, found by another
+    run's logger in the same process (a sweep run in process registers it once)."""
+    _logger(tmp_path).register_artifact_type("text", *_text_format())
+    manager = fresh_plugins.get_plugin_manager()
+    assert "text" in manager.registry("serializers")
+    assert manager.infos["artifact_types"].registered["serializers"] == ["text"]
+    second = _logger(tmp_path)
+    second.log_artifacts("hi", "greeting", "text")
+    assert second.load_artifacts("greeting", "text") == "hi"
+    second.register_artifact_type("text", lambda obj, path: Path(path).write_text(obj * 2), _text_format()[1])
+    second.log_artifacts("hi", "twice", "text")  # registering the name again replaces the functions
+    assert second.load_artifacts("twice") == "hihi"
+    assert manager.registry("serializers").names().count("text") == 1
+
+
+@pytest.mark.parametrize("name, message", [
+    ("pickle", "already provided by builtin plugin 'serializers'"),
+    ("Text", "not a valid name"),
+    ("../x", "not a valid name"),
+])
+def test_a_registered_artifact_type_cannot_take_a_plugin_format_or_a_bad_name(tmp_path, artifact_types, name,
+                                                                               message):
+    logger = _logger(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        logger.register_artifact_type(name, *_text_format())
+    logger.log_artifacts({"a": 1}, "still_pickle", "pickle")  # the plugin's format is untouched
+    assert logger.load_artifacts("still_pickle") == {"a": 1}
 
 
 class _UpperSerializer(Serializer):

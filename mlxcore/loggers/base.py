@@ -28,9 +28,8 @@ from ..errors import (
     ArtifactError,
     CheckpointNotFoundError,
     ConfigError,
-    UnknownChoiceError,
 )
-from ..serializers import FunctionSerializer, Serializer
+from ..serializers import Serializer
 from ..signals import block_in_this_thread
 from ..store import file_mode, layout
 from . import summaries
@@ -60,7 +59,6 @@ class RunLogger:
         self._streams: dict[str, MetricStream] = {}
         self._stream_keys: dict[str, str] | None = None  # lower-cased stream name -> name, on disk and here
         self._stored_summaries: dict[str, Any] | None = None
-        self._formats: dict[str, Serializer] = {}
         self._ticker: _Ticker | None = None
 
     def start(self) -> None:
@@ -136,18 +134,19 @@ class RunLogger:
 
     # -- artifacts and checkpoints ------------------------------------------------------------------------
     def register_artifact_type(self, name: str, save: Callable[[Any, str], None], load: Callable[[str], Any]) -> None:
-        """Add an in-memory format for this run only: ``save(obj, path)`` and ``load(path)``. Nothing is stored."""
-        self._formats[check_name(name, "artifact format")] = FunctionSerializer(name, save, load)
+        """Add the format ``name`` made of ``save(obj, path)`` and ``load(path)``, in this process's memory; it is
+        registered through the serializers hook (:mod:`mlxcore.builtins.artifact_types`). Nothing is stored.
+
+        :raises ConfigError: the name is malformed or a plugin already provides it.
+        """
+        from ..builtins import artifact_types
+
+        artifact_types.add(name, save, load)
 
     def _serializer(self, artifact_format: str) -> Serializer:
-        if artifact_format in self._formats:
-            return self._formats[artifact_format]
         from ..plugins import get_plugin_manager
 
-        registry = get_plugin_manager().registry("serializers")
-        if artifact_format not in registry:
-            raise UnknownChoiceError("artifact format", artifact_format, [*registry.names(), *self._formats])
-        return registry.get(artifact_format)
+        return get_plugin_manager().registry("serializers").get(artifact_format)
 
     def _inside(self, path: Path) -> Path:
         """``path``, refusing any that resolves outside this run directory (a symlink planted in the logs)."""
