@@ -127,3 +127,58 @@ def test_a_third_party_reader_and_logger_serve_every_command(third_party, tmp_pa
     cancel = run(env, tmp_path, "-m", "mlxcore", "cancel", logs, "--filter", "config.seed == 0")
     assert traced(env) == ["reader.filter"], cancel.stdout + cancel.stderr
 
+
+
+TASK = '''
+import time
+import mlxcore
+
+@mlxcore.launch(config_path="./configs")
+def main(ctx):
+    ctx.logger.log_metrics({"step": 0, "loss": 1.0 / (1 + ctx.config.seed)}, log_name="train")
+    if ctx.config.mode == "sleep":
+        time.sleep(300)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_third_party_scheduler_logger_and_reader_serve_sub_status_and_cancel(third_party, tmp_path):
+    """``mlxcore sub`` submits through the example scheduler package (its own distribution); its jobs log through
+    the third-party logger; ``status`` reads them with the third-party reader; ``cancel`` ends a job through the
+    scheduler's own cancel."""
+    from mlxcore import store
+    from mlxcore.testing import wait_until
+
+    example = Path(__file__).parents[1] / "examples" / "third_party_scheduler"
+    info = tmp_path / "site" / "mlxcore_pidfile-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mlxcore-pidfile\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[mlxcore]\npidfile = mlx_pidfile\n")
+    env = {**third_party, "PYTHONPATH": os.pathsep.join([str(example), third_party["PYTHONPATH"]]),
+           "PIDFILE_STATE": str(tmp_path / "pidfile"),
+           "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "main.py").write_text(TASK)
+    (tmp_path / "configs" / "config.yaml").write_text("seed: 0\nmode: ok\n")
+    (tmp_path / "configs" / "mlx.yaml").write_text("logger:\n  name: tracing\nreader:\n  name: tracing\n")
+    (tmp_path / "job.sh").write_text("#!/bin/bash\npython main.py seed=1,2\npython main.py seed=9 mode=sleep\n")
+    logs = tmp_path / "logs"
+    submitted = run(env, tmp_path, "-m", "mlxcore", "sub", "job.sh", "--scheduler", "pidfile", "--logs", str(logs))
+    assert "3" in submitted.stdout, submitted.stdout
+
+    def statuses() -> dict[str, str]:
+        return {d.name: (store.open_run_dir(d).read_info() or {}).get("status", "") for d in logs.iterdir()
+                if d.name.isdigit()}
+
+    wait_until(lambda: statuses() == {"1": "COMPLETE", "2": "COMPLETE", "3": "RUNNING"}, timeout=60,
+               what="two runs to complete and the third to run")
+    assert sorted(traced(env)) == ["logger.on_metrics train"] * 3
+    status = run(env, tmp_path, "-m", "mlxcore", "status", str(logs)).stdout
+    assert "2 COMPLETE" in status and "1 RUNNING" in status and traced(env) == ["reader.filter"], status
+    pid = (store.open_run_dir(logs / "3").read_info() or {})["pid"]
+    run(env, tmp_path, "-m", "mlxcore", "cancel", str(logs), "--filter", "config.seed == 9")
+    assert traced(env) == ["reader.filter"]
+    wait_until(lambda: not store.process_alive(pid), timeout=30, what="the cancelled task to end")
+    wait_until(lambda: statuses()["3"] == "CANCELLED", timeout=30, what="run 3 to be CANCELLED")
