@@ -65,6 +65,10 @@ class SchedulerError(MlxcoreError):
     """A scheduler command is missing, or refused a submission, a status query or a cancel."""
 
 
+class JobEnvironmentError(SchedulerError):
+    """A job cannot run its task as submitted where it landed (another interpreter on the node)."""
+
+
 class SubmissionError(SchedulerError):
     """A job could not be submitted; the scheduler's own message is quoted."""
 

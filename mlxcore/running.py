@@ -24,6 +24,7 @@ from .identity import PointFilter, config_identity
 from .loggers.null import NullLogger
 from .loggers.streams import StreamTee
 from .overrides import ConfigOverride
+from .schedulers.environment import check_interpreter
 from .session import process_info, start_run
 from .settings import Settings
 from .signals import deferred
@@ -140,6 +141,7 @@ def run_point(
     fields: dict[str, Any] = {}
     try:
         with StreamTee(session.log_dir) if settings.logger.log_streams_to_file else nullcontext():
+            check_interpreter()  # inside a job: the Python that submitted it, or a FAILED run that says why
             if seeding_function is not None:
                 seeding_function(cfg.seed)
             task(ctx)

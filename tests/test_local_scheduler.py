@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import signal
 import subprocess
+import sys
 
 import pytest
 
 from mlxcore import store
-from mlxcore.schedulers.base import JobSpec, Submission
-from mlxcore.schedulers.environment import JOB_ID_VARIABLE, JobEnvironment
+from mlxcore.schedulers.base import JobSpec, JobStatus, Submission
+from mlxcore.schedulers.environment import JOB_ID_VARIABLE, SUBMIT_PYTHON_VARIABLE, JobEnvironment
 from mlxcore.schedulers.local import LocalScheduler
 from mlxcore.schedulers.script import render_script
 from mlxcore.schedulers.submission import cancel_runs, read_scheduler_record
@@ -103,3 +106,40 @@ def test_only_a_preempted_run_is_requeued_never_a_task_that_exits_3(project, mod
     assert project.info(1)["status"] == status
     assert (run.root / "requeued").exists() is requeued
     assert store.RunPaths(run.root).preempted_marker.exists() is requeued
+
+
+def test_a_node_without_the_submitting_interpreter_fails_the_run_saying_so(project):
+    """The job runs the interpreter that launched it, by its absolute path; a node that lacks it gets no
+    cryptic 'command not found' and no run left SUBMITTED: the run shows FAILED with the job script's line."""
+    run, _ = store.RunStore(project.logs).create(store.SUBMITTED, {}, log_id=1)
+    command = ["/nonexistent/venv/bin/python", "main.py", "+mlx.logger.forced_log_id=1"]
+    script = run.root / "script.sh"
+    submission = Submission([JobSpec(1, run.root, command, project.root, "job")], script, False)
+    script.write_text(render_script(LocalScheduler(), submission, None))
+    assert subprocess.run(["bash", str(script)]).returncode == 127
+    assert "/nonexistent/venv/bin/python that submitted this job is missing" in (run.root / "log.stderr").read_text()
+    info = run.read_info()
+    assert info["status"] == store.SUBMITTED  # the task never ran: the store's record is untouched
+    failed = JobStatus("1", store.FAILED, exit_code=127)
+    status, detail = store.reconcile_detail(info, run.root, failed, answered=True)
+    assert status == store.FAILED and "/nonexistent/venv/bin/python that submitted this job is missing" in detail
+    assert store.reconcile_detail(info, run.root, JobStatus("1", store.PENDING))[0] == store.PENDING  # requeued
+    command[0] = sys.executable  # the next attempt lands on a node that has it: the marker goes
+    script.write_text(render_script(LocalScheduler(), submission, None))
+    assert subprocess.run(["bash", str(script)]).returncode == 0
+    assert not store.RunPaths(run.root).job_error_marker.exists() and project.info(1)["status"] == store.COMPLETE
+
+
+def test_a_job_run_by_another_python_version_fails_the_run_saying_so(project):
+    """The same path may hold another Python on a node: the task compares its version with the one the job
+    script says submitted it, and the run ends FAILED with both versions in its error."""
+    env = {**os.environ, SUBMIT_PYTHON_VARIABLE: "2.7.18"}
+    done = subprocess.run(project.command("+mlx.logger.forced_log_id=5"), cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    error = project.info(5)["error"]
+    assert error["type"] == "JobEnvironmentError" and "submitted with Python 2.7.18" in error["message"], error
+    assert platform.python_version() in error["message"] and sys.executable in error["message"]
+    env[SUBMIT_PYTHON_VARIABLE] = platform.python_version()
+    ok = subprocess.run(project.command("+mlx.logger.forced_log_id=6"), cwd=project.root, env=env, timeout=60)
+    assert ok.returncode == 0 and project.info(6)["status"] == store.COMPLETE

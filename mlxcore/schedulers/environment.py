@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import PluginError
+from ..errors import JobEnvironmentError, PluginError
 from ..store import layout
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 #: set by the job script in every job: the scheduler's name, and the job's id
 SCHEDULER_VARIABLE = "MLXCORE_SCHEDULER"
 JOB_ID_VARIABLE = "MLXCORE_JOB_ID"
+#: the version of the interpreter that submitted a job, exported by its job script (:func:`check_interpreter`)
+SUBMIT_PYTHON_VARIABLE = "MLXCORE_SUBMIT_PYTHON"
 #: the run's job ids (one line per attempt, :meth:`mlxcore.store.Run.job_ids`) as the job script spells it
 JOB_IDS_PATH = f'"$run_dir/{layout.METADATA}/{layout.JOB_IDS}"'
 
@@ -155,3 +157,21 @@ def arguments_array_job() -> list[str]:
     """
     missing = "mlxcore: this array job got no run directory and command as arguments"
     return [f'if [ "$#" -lt 2 ]; then echo "{missing}" >&2; exit 2; fi', 'run_dir=$1; shift; command=("$@")']
+
+
+def check_interpreter(environ: Mapping[str, str] | None = None) -> None:
+    """Inside a job, refuse to run the task with another Python than the one that submitted it (the same path
+    on a node with another Python installed there): a task silently run by another version, with other
+    packages, gives results that cannot be compared.
+
+    :raises JobEnvironmentError: naming both versions and this interpreter's path.
+    """
+    import platform
+    import sys
+
+    env = os.environ if environ is None else environ
+    submitted = env.get(SUBMIT_PYTHON_VARIABLE)
+    if submitted and submitted != platform.python_version():
+        raise JobEnvironmentError(
+            f"this job runs Python {platform.python_version()} ({sys.executable}) on {platform.node()}, but it was "
+            f"submitted with Python {submitted}: compute nodes must have the same interpreter at the same path")

@@ -8,6 +8,11 @@ line ``index - first_index + 1`` of an argument file). The body then:
 - appends stdout/stderr to ``$run_dir/log.stdout`` / ``log.stderr`` and runs the environment's
   ``attempt_lines`` (OAR records each attempt's job id);
 - exports ``MLXCORE_SCHEDULER`` and ``MLXCORE_JOB_ID`` (the task records its job id from them);
+- when the task is run by an interpreter given by its absolute path (a launch records the one that launched
+  it, so compute nodes need no venv on PATH) checks that the node has it: if not, it writes the store's job
+  error marker (``metadata/job_error``, one line) and exits 127, and the run shows FAILED with that line; it
+  exports ``MLXCORE_SUBMIT_PYTHON`` (the launching interpreter's version), which the task compares with its
+  own (:func:`mlxcore.schedulers.environment.check_interpreter`);
 - runs the task in the background and forwards USR1, USR2, TERM, INT and the environment's checkpoint signal
   to it: with SLURM's ``--signal=B:USR1@grace`` only the batch shell is signalled, and a foreground child
   would block the trap;
@@ -21,17 +26,37 @@ The script reads no YAML: the marker file is what the store writes for it.
 
 from __future__ import annotations
 
+import platform
 import shlex
+import sys
 from pathlib import Path
 
 from .. import store
 from ..store import layout
 from .base import JobSpec, Scheduler, Submission
-from .environment import SCHEDULER_VARIABLE
+from .environment import SCHEDULER_VARIABLE, SUBMIT_PYTHON_VARIABLE
 
 FORWARDED_SIGNALS = ("USR1", "USR2", "TERM", "INT")
 #: where the job script finds the store's preemption marker, relative to ``$run_dir``
 _PREEMPTED = f"{layout.METADATA}/{layout.PREEMPTED_MARKER}"
+_JOB_ERROR = f"{layout.METADATA}/{layout.JOB_ERROR_MARKER}"
+
+
+def interpreter_lines() -> list[str]:
+    """Refuse to start a task whose interpreter (an absolute path) the node lacks, in words the run keeps; tell
+    a task run by this very interpreter's path which version submitted it."""
+    missing = ('mlxcore: the interpreter ${command[0]} that submitted this job is missing on $(hostname) (or not '
+               'executable): compute nodes must see the same path (a shared file system), or submit from where '
+               'the job runs')
+    return [
+        f'if [ "${{command[0]}}" = {shlex.quote(sys.executable)} ]; then',
+        f"  export {SUBMIT_PYTHON_VARIABLE}={shlex.quote(platform.python_version())}",
+        "fi",
+        'if [ "${command[0]:0:1}" = / ] && [ ! -x "${command[0]}" ]; then',
+        f'  message="{missing}"',
+        f'  echo "$message" >&2; echo "$message" >"$run_dir/{_JOB_ERROR}"; exit 127',
+        "fi",
+    ]
 
 
 def job_line(job: JobSpec) -> str:
@@ -56,6 +81,8 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
         f"cd {workdir} || exit 2",
         f"export {SCHEDULER_VARIABLE}={shlex.quote(scheduler.name)}",
         *environment.export_lines(),
+        f'rm -f "$run_dir/{_JOB_ERROR}"',
+        *interpreter_lines(),
     ]
     if submission.setup_lines:  # the user's own lines (module load, source venv, export): not under set -u,
         # and a `set -e` among them must not cut the signal forwarding and exit-code handling below short

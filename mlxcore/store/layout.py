@@ -47,6 +47,8 @@ LEASE = "lease"
 HEARTBEAT = "heartbeat"
 CANCEL_MARKER = "cancel_requested"
 PREEMPTED_MARKER = "preempted"
+#: written by a job script that could not start its task (the interpreter is missing on the node): one line
+JOB_ERROR_MARKER = "job_error"
 JOB_IDS = "job_ids"
 METADATA_CACHE = ".cache.json"
 SUMMARIES = ".summaries.json"
@@ -123,6 +125,10 @@ class RunPaths:
     @property
     def preempted_marker(self) -> Path:
         return self.root / METADATA / PREEMPTED_MARKER
+
+    @property
+    def job_error_marker(self) -> Path:
+        return self.root / METADATA / JOB_ERROR_MARKER
 
     @property
     def job_ids(self) -> Path:

@@ -9,7 +9,9 @@ gone); the scheduler says where the job is. The rules, in order:
    recorded an end shows as the scheduler saw it;
 4. a run whose cancel was requested and that was interrupted, never started or died is CANCELLED;
 5. a SUBMITTED or RUNNING run whose job is queued or running shows the job's state (RUNNING wins);
-6. a SUBMITTED run whose job the scheduler no longer knows (it answered, the job is not in the answer, and the
+6. a run that never started its task, or not this attempt, and whose job script left a job error (the
+   interpreter is missing on the node) is FAILED with that error, unless its job waits or runs again;
+7. a SUBMITTED run whose job the scheduler no longer knows (it answered, the job is not in the answer, and the
    submission is older than a grace period) never started and never will: DEAD, with the reason (an orphan:
    its launcher was killed, or the cluster forgot the job). ``rerun_failed`` picks it up.
 
@@ -45,6 +47,9 @@ def reconcile_detail(info: dict[str, Any] | None, run_dir: Path | str, live: Any
         return state, getattr(live, "reason", None)
     if own in (COMPLETE, FAILED, PREEMPTED):
         return own, reason
+    job_error = _job_error(run_dir) if own in (SUBMITTED, INTERRUPTED, DEAD) else None
+    if job_error and state not in (PENDING, RUNNING) and not cancelled:
+        return FAILED, job_error
     if state in (TIMEOUT, CANCELLED, FAILED, PREEMPTED):
         return state, getattr(live, "reason", None)
     if cancelled and own in (INTERRUPTED, SUBMITTED, DEAD):
@@ -60,6 +65,15 @@ def reconcile_detail(info: dict[str, Any] | None, run_dir: Path | str, live: Any
 def reconcile(info: dict[str, Any] | None, run_dir: Path | str, live: Any | None, **kwargs: Any) -> str:
     """The status of :func:`reconcile_detail`."""
     return reconcile_detail(info, run_dir, live, **kwargs)[0]
+
+
+def _job_error(run_dir: Path | str) -> str | None:
+    """The line a job script left when it could not start the task (:data:`layout.JOB_ERROR_MARKER`)."""
+    try:
+        text = layout.RunPaths(run_dir).job_error_marker.read_text(errors="replace").strip()
+    except OSError:
+        return None
+    return text.splitlines()[0][:500] if text else "the job script could not start the task"
 
 
 def _older_than(record: dict[str, Any], seconds: float, now: float | None) -> bool:
