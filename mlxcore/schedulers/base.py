@@ -14,6 +14,8 @@ piece                  what it does
 ``submit``             submit one :class:`Submission`, return one job id per job; by default it
                        runs ``submit_argv`` (a list, never a shell string) and ``parse_job_ids``
                        (raises quoting the raw output): implement those two, or ``submit`` alone
+``find_submitted``     after a submit error that may hide an accepted job (a lost reply), the job ids
+                       of this submission if the scheduler has it; default: cannot tell (``None``)
 ``status``             one batched query for many job ids, in the status words below (required)
 ``cancel``             cancel many job ids (required)
 =====================  ===========================================================================
@@ -38,7 +40,9 @@ piece                  what it does
 No other word is expected (SUBMITTED, INTERRUPTED and DEAD are the run's, never a scheduler's); an unknown one
 leaves the decision to the run's record and the cancel marker, as a job left out does, but never makes a run
 DEAD. ``reason`` is shown as the run's detail; ``exit_code`` once the job's word is final and the run shows
-FAILED, TIMEOUT or CANCELLED.
+FAILED, TIMEOUT or CANCELLED. ``native_state`` keeps the scheduler's own word (SLURM's ``NODE_FAIL`` and
+``OUT_OF_MEMORY`` are both FAILED in mlxcore's words) and ``usage`` what the job used, where the scheduler
+keeps accounting (:class:`JobUsage`); both are optional.
 
 **Array protocol.** A sweep of several points is one :class:`Submission` with ``array=True`` when the user
 keeps ``mlx.scheduler.array`` on and the job environment has an ``array_index_variable`` (split at
@@ -57,6 +61,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +98,8 @@ class Submission:
     env: dict[str, str] = field(default_factory=dict)
     #: shell lines run by every job after ``cd`` into the work directory, before the task (``mlxcore sub``)
     setup_lines: list[str] = field(default_factory=list)
+    #: unique to this submission: a plugin may tag its jobs with it to find them again (:meth:`find_submitted`)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
 
 @dataclass
@@ -103,6 +110,34 @@ class JobStatus:
     state: str
     exit_code: int | None = None
     reason: str | None = None
+    #: the scheduler's own word for the state (``NODE_FAIL``, ``OUT_OF_MEMORY``, ``Error``), when it has one
+    native_state: str | None = None
+    #: what the job used and was given, from the scheduler's accounting (``None``: not known)
+    usage: JobUsage | None = None
+
+
+@dataclass
+class JobUsage:
+    """What a job was given and used, from the scheduler's accounting (SLURM's ``sacct``, OAR's job record).
+
+    Every field may be ``None`` (not known): a job that never started has no elapsed time, a cluster without
+    GPUs no GPU count. The hours are elapsed time times what was allocated, what a cluster bills.
+    """
+
+    elapsed_s: float | None = None
+    cpus: int | None = None
+    gpus: int | None = None
+    mem_bytes: int | None = None  #: memory allocated
+    max_rss_bytes: int | None = None  #: the largest resident set any step of the job reached
+    nodes: str | None = None
+
+    @property
+    def cpu_hours(self) -> float | None:
+        return None if self.elapsed_s is None or self.cpus is None else self.elapsed_s * self.cpus / 3600
+
+    @property
+    def gpu_hours(self) -> float | None:
+        return None if self.elapsed_s is None or self.gpus is None else self.elapsed_s * self.gpus / 3600
 
 
 @dataclass
@@ -141,6 +176,9 @@ class Scheduler(ABC):
     #: commands that must be on PATH, and what to tell a user who lacks them
     required_commands: ClassVar[tuple[str, ...]] = ()
     missing_commands_hint: ClassVar[str] = ""
+    #: words of submit errors that pass (the controller is busy or a reply timed out): such a submission is
+    #: tried again, ``mlx.scheduler.submit_retries`` times with doubling waits; any other error is final
+    transient_submit_errors: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Translate a class written for interface 0.1, or refuse one that cannot work (:mod:`.compat`)."""
@@ -149,7 +187,8 @@ class Scheduler(ABC):
 
     def __init__(self, **options: Any) -> None:
         generic_names = {f.name for f in dataclasses.fields(GenericOptions)}
-        valid = {"options", "array", "signal_grace", *generic_names, *self.extra_options}
+        valid = {"options", "array", "signal_grace", "submit_retries", "submit_backoff", *generic_names,
+                 *self.extra_options}
         for key in options:
             if key not in valid:
                 raise UnknownChoiceError(f"{self.name} scheduler option", key, valid)
@@ -167,6 +206,13 @@ class Scheduler(ABC):
         #: seconds of warning before the time limit or preemption (the stop signal is sent then)
         self.signal_grace: int = check_non_negative_int(options.get("signal_grace", 120),
                                                         "mlx.scheduler.signal_grace")
+        #: how many times a submission that failed for a passing reason is tried again, and the first wait (s)
+        self.submit_retries: int = check_non_negative_int(options.get("submit_retries", 5),
+                                                          "mlx.scheduler.submit_retries")
+        backoff = options.get("submit_backoff", 2.0)
+        if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff <= 600:
+            raise ConfigError(f"mlx.scheduler.submit_backoff must be seconds between 0 and 600, got {backoff!r}")
+        self.submit_backoff = float(backoff)
         own = {k: v for k, v in options.items() if k in self.extra_options}
         self.options: dict[str, Any] = {**self.extra_options, **own}
 
@@ -214,6 +260,18 @@ class Scheduler(ABC):
         :raises SubmissionError: quoting ``output`` when it holds no job id.
         """
         raise SchedulerError(f"scheduler {self.name!r} has no parse_job_ids(): it must override submit()")
+
+    def is_transient(self, error: SchedulerError) -> bool:
+        """Whether a submit error passes (see :attr:`transient_submit_errors`)."""
+        text = str(error).lower()
+        return any(word.lower() in text for word in self.transient_submit_errors)
+
+    def find_submitted(self, submission: Submission) -> list[str] | None:
+        """The job ids of ``submission`` if the scheduler accepted it although its submit command failed (a
+        reply lost to a time-out), ``[]`` if it surely did not, ``None`` if it cannot tell. Asked before a
+        transient error is retried, so that a lost reply never makes a duplicate job; a scheduler that cannot
+        tell gets its transient errors retried all the same."""
+        return None
 
     @abstractmethod
     def status(self, job_ids: list[str]) -> dict[str, JobStatus]:

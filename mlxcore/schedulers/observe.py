@@ -19,6 +19,7 @@ from .. import store
 from ..errors import MlxcoreError, RunError
 from ..store import cache as metadata_cache
 from ..store import layout
+from .base import JobUsage
 from .submission import current_job_id
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,18 @@ class RunState:
     exit_code: int | None = None
     detail: str | None = None
     info: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: the scheduler's own word for the job's state (``OUT_OF_MEMORY``), when it gave one
+    native_state: str | None = None
+    #: what the job used, from the scheduler's accounting
+    usage: JobUsage | None = None
 
     def row(self) -> dict[str, Any]:
+        usage = self.usage or JobUsage()
         return {"log_id": self.log_id, "status": self.status, "scheduler": self.scheduler, "job_id": self.job_id,
-                "exit_code": self.exit_code, "detail": self.detail, "run_dir": str(self.run_dir)}
+                "exit_code": self.exit_code, "detail": self.detail, "run_dir": str(self.run_dir),
+                "native_state": self.native_state, "elapsed_s": usage.elapsed_s, "cpus": usage.cpus,
+                "gpus": usage.gpus, "mem_bytes": usage.mem_bytes, "max_rss_bytes": usage.max_rss_bytes,
+                "nodes": usage.nodes, "cpu_hours": usage.cpu_hours, "gpu_hours": usage.gpu_hours}
 
 
 def _read_metadata(run_dir: Path) -> tuple[dict | None, dict | None]:
@@ -119,5 +128,10 @@ def observe(logs: Path, ids: Iterable[int] | None = None, statuses: Iterable[str
             detail = answer.reason
         if name and answer is None and job_id and status in store.ACTIVE_STATUSES:
             detail = f"unknown to {name}"
-        out.append(RunState(log_id, run_dir, status, name, job_id, exit_code, detail, info or {}))
+        native = getattr(answer, "native_state", None)
+        if status == store.FAILED and ended and native and native not in ("FAILED", "Error") and native not in (
+                detail or ""):  # the scheduler's telling word: a task killed for its memory wrote no error
+            detail = f"{native}: {detail}" if detail else native
+        out.append(RunState(log_id, run_dir, status, name, job_id, exit_code, detail, info or {}, native,
+                            getattr(answer, "usage", None)))
     return out

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import SchedulerError
 from ..store import Run, layout, now_iso, open_run_dir, write_atomic
 from .base import JobSpec, Scheduler, Submission
 from .script import args_file_text, render_script
@@ -50,7 +52,7 @@ def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_l
         for group in chunks(jobs, scheduler):
             submission = _prepare(scheduler, group, parent, setup_lines)
             try:
-                ids = scheduler.submit(submission)
+                ids = submit_patiently(scheduler, submission)
             except BaseException:
                 if submission.array:
                     shutil.rmtree(submission.script.parent, ignore_errors=True)
@@ -69,6 +71,32 @@ def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_l
             abandon([job.run_dir for job in pending])
         raise
     return job_ids
+
+
+def submit_patiently(scheduler: Scheduler, submission: Submission, sleep: Callable[[float], None] = time.sleep
+                     ) -> list[str]:
+    """``scheduler.submit``, tried again after a transient error (a busy controller, a reply that timed out)
+    with doubling waits from ``submit_backoff`` (at most 60 s each), ``submit_retries`` times; before each new
+    try the scheduler is asked whether it has the submission after all, so a lost reply makes no duplicate.
+    Any other error, or the last one, propagates at once (reported once, by the caller)."""
+    attempt = 0
+    while True:
+        try:
+            return scheduler.submit(submission)
+        except SchedulerError as exc:
+            if attempt >= scheduler.submit_retries or not scheduler.is_transient(exc):
+                raise
+            error = exc
+        found = scheduler.find_submitted(submission)
+        if found:
+            log.warning("%s said %s, but it has the submission: job ids %s", scheduler.name, error,
+                        ", ".join(found[:3]) + (" ..." if len(found) > 3 else ""))
+            return found
+        wait = min(scheduler.submit_backoff * 2 ** attempt, 60.0)
+        log.warning("%s did not take the submission (%s); trying again in %.1f s (%d of %d)", scheduler.name,
+                    error, wait, attempt + 1, scheduler.submit_retries)
+        sleep(wait)
+        attempt += 1
 
 
 def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path, setup_lines: Sequence[str] = ()) -> Submission:
