@@ -108,6 +108,40 @@ def test_only_a_preempted_run_is_requeued_never_a_task_that_exits_3(project, mod
     assert store.RunPaths(run.root).preempted_marker.exists() is requeued
 
 
+@pytest.mark.parametrize(("time", "checkpoint", "requeued"), [
+    (1, True, True),  # at its time limit (1 minute, 30 s of grace), with a checkpoint: it comes back and goes on
+    (1, False, False),  # at its time limit with nothing saved: it would only reach the limit again
+    ("10:00:00", False, True),  # preempted long before its limit: it comes back, even from the start
+])
+def test_a_stop_at_the_time_limit_is_requeued_only_with_a_checkpoint(project, time, checkpoint, requeued):
+    run, _ = store.RunStore(project.logs).create(store.SUBMITTED, {}, log_id=1)
+    command = project.command("mode=stop", f"+checkpoint={checkpoint}", "+mlx.logger.forced_log_id=1")
+    script = run.root / "script.sh"
+    submission = Submission([JobSpec(1, run.root, command, project.root, "job")], script, False)
+    script.write_text(render_script(RequeueingScheduler(time=time, signal_grace=30), submission, None))
+    job = subprocess.Popen(["bash", str(script)])
+    try:
+        stdout = run.root / "log.stdout"
+        wait_until(lambda: stdout.exists() and "ready" in stdout.read_text(), timeout=60, what="the task to start")
+        job.send_signal(signal.SIGUSR1)
+        assert job.wait(timeout=60) == store.PREEMPTED_EXIT_CODE, (run.root / "log.stderr").read_text()
+    finally:
+        if job.poll() is None:
+            job.kill()
+    info = project.info(1)
+    assert info["status"] == store.PREEMPTED  # what the task recorded
+    marker = store.RunPaths(run.root).preempted_marker.read_text().strip()
+    assert marker == ("checkpoint" if checkpoint else "no checkpoint")
+    assert (run.root / "requeued").exists() is requeued
+    ended = JobStatus("1", store.FAILED, exit_code=3)
+    status, detail = store.reconcile_detail(info, run.root, ended, answered=True)
+    if requeued:
+        assert status == store.PREEMPTED and not store.RunPaths(run.root).job_error_marker.exists()
+    else:
+        assert status == store.FAILED and "stopped at its time limit with no checkpoint saved" in detail
+        assert "not requeued" in (run.root / "log.stderr").read_text()
+
+
 def test_a_node_without_the_submitting_interpreter_fails_the_run_saying_so(project):
     """The job runs the interpreter that launched it, by its absolute path; a node that lacks it gets no
     cryptic 'command not found' and no run left SUBMITTED: the run shows FAILED with the job script's line."""

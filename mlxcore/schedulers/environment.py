@@ -132,6 +132,15 @@ class JobEnvironment:
         that restarts a job under a NEW id returns :func:`record_attempt` here. Default: none."""
         return []
 
+    def time_limit_lines(self, limit_s: int | None, grace_s: int) -> list[str]:
+        """Lines, run after a stop, that set ``at_time_limit=1`` when the stop came at the job's time limit
+        rather than from a preemption. Default: the job has run (bash's ``$SECONDS``) at least ``limit_s -
+        grace_s - 60`` seconds (schedulers send the stop signal up to half a minute early); with no known
+        limit, never."""
+        if limit_s is None:
+            return []
+        return [f'if [ "$SECONDS" -ge {limit_s - grace_s - 60} ]; then at_time_limit=1; fi']
+
     def requeue_lines(self, submission: Submission) -> list[str]:
         """Lines run when the task's run ended PREEMPTED (it got the stop signal, saved and returned), before
         the script exits with ``code``: how the scheduler brings the job back. Default: none."""

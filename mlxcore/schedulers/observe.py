@@ -124,8 +124,8 @@ def observe(logs: Path, ids: Iterable[int] | None = None, statuses: Iterable[str
         error = (info or {}).get("error")
         if isinstance(error, dict) and status == store.FAILED:
             detail = f"{error.get('type', 'error')}: {error.get('message', '')}".strip()
-        elif answer is not None and answer.reason:
-            detail = answer.reason
+        elif answer is not None and answer.reason and not (status == store.FAILED and detail):
+            detail = answer.reason  # a FAILED run's own detail (its job script's line) says more
         if name and answer is None and job_id and status in store.ACTIVE_STATUSES:
             detail = f"unknown to {name}"
         native = getattr(answer, "native_state", None)

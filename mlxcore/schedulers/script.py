@@ -18,7 +18,10 @@ line ``index - first_index + 1`` of an argument file). The body then:
   would block the trap;
 - when the task exits with :data:`mlxcore.store.PREEMPTED_EXIT_CODE` *and* the store marked its run
   preempted (``metadata/preempted``, written with the PREEMPTED status: a task's own ``sys.exit(3)`` leaves
-  none), runs the environment's ``requeue_lines``;
+  none), runs the environment's ``requeue_lines``, unless the stop came at the job's time limit
+  (:meth:`~mlxcore.schedulers.environment.JobEnvironment.time_limit_lines`) and the marker says no checkpoint
+  was saved since the attempt began: such a job would only reach its limit again, so it leaves a job error
+  and the run shows FAILED;
 - exits with the task's own exit code.
 
 The script reads no YAML: the marker file is what the store writes for it.
@@ -32,6 +35,7 @@ import sys
 from pathlib import Path
 
 from .. import store
+from ..settings_checks import duration_seconds
 from ..store import layout
 from .base import JobSpec, Scheduler, Submission
 from .environment import SCHEDULER_VARIABLE, SUBMIT_PYTHON_VARIABLE
@@ -40,6 +44,9 @@ FORWARDED_SIGNALS = ("USR1", "USR2", "TERM", "INT")
 #: where the job script finds the store's preemption marker, relative to ``$run_dir``
 _PREEMPTED = f"{layout.METADATA}/{layout.PREEMPTED_MARKER}"
 _JOB_ERROR = f"{layout.METADATA}/{layout.JOB_ERROR_MARKER}"
+_NO_CHECKPOINT = ("mlxcore: stopped at its time limit with no checkpoint saved since this attempt began: not "
+                  "requeued, as it would only reach the limit again (save checkpoints with log_checkpoint, or give "
+                  "the job more time)")
 
 
 def interpreter_lines() -> list[str]:
@@ -100,8 +107,20 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
     if requeue:
         # the exit code alone could be the task's own sys.exit(3): the store must have marked the run preempted
         marked = f'[ -e "$run_dir/{_PREEMPTED}" ]'
+        time = scheduler.generic.time
+        limit = duration_seconds(time) if time is not None else None
         lines += ["code=$?", f'if [ "$code" -eq {store.PREEMPTED_EXIT_CODE} ] && {marked}; then',
-                  *(f"  {line}" for line in requeue), "fi", 'exit "$code"']
+                  "  at_time_limit=",
+                  *(f"  {line}" for line in environment.time_limit_lines(limit, scheduler.signal_grace)),
+                  # a stop at the time limit with nothing saved since the attempt began would only come back to
+                  # the same limit: not requeued, and the run shows FAILED with this line (mlxcore.store.reconcile)
+                  f'  if [ -n "$at_time_limit" ] && ! grep -qx {layout.CHECKPOINTED} "$run_dir/{_PREEMPTED}"; then',
+                  f'    message="{_NO_CHECKPOINT}"',
+                  f'    echo "$message" >&2; echo "$message" >"$run_dir/{_JOB_ERROR}"',
+                  "  else",
+                  *(f"    {line}" for line in requeue),
+                  "  fi",
+                  "fi", 'exit "$code"']
     else:
         lines.append("exit $?")
     return "\n".join(lines) + "\n"

@@ -47,6 +47,8 @@ LEASE = "lease"
 HEARTBEAT = "heartbeat"
 CANCEL_MARKER = "cancel_requested"
 PREEMPTED_MARKER = "preempted"
+#: the preempted marker's line when the attempt saved a checkpoint (else ``no checkpoint``)
+CHECKPOINTED = "checkpoint"
 #: written by a job script that could not start its task (the interpreter is missing on the node): one line
 JOB_ERROR_MARKER = "job_error"
 JOB_IDS = "job_ids"

@@ -3,14 +3,15 @@
 The run's info says what its writer recorded (:mod:`mlxcore.store.liveness` corrects it for a writer that is
 gone); the scheduler says where the job is. The rules, in order:
 
-1. a PREEMPTED run whose job is back in the queue (it requeued itself to resume) shows the job's state;
-2. COMPLETE, FAILED and PREEMPTED recorded by the run itself win;
-3. a job the scheduler killed (TIMEOUT, CANCELLED, FAILED, PREEMPTED) while the run was interrupted or never
+1. a run whose job script left a job error for its last attempt (the interpreter is missing on the node; a
+   stop at the time limit with no checkpoint saved since the attempt began, so not requeued) is FAILED with
+   that error, unless its job waits or runs again or a cancel was requested;
+2. a PREEMPTED run whose job is back in the queue (it requeued itself to resume) shows the job's state;
+3. COMPLETE, FAILED and PREEMPTED recorded by the run itself win;
+4. a job the scheduler killed (TIMEOUT, CANCELLED, FAILED, PREEMPTED) while the run was interrupted or never
    recorded an end shows as the scheduler saw it;
-4. a run whose cancel was requested and that was interrupted, never started or died is CANCELLED;
-5. a SUBMITTED or RUNNING run whose job is queued or running shows the job's state (RUNNING wins);
-6. a run that never started its task, or not this attempt, and whose job script left a job error (the
-   interpreter is missing on the node) is FAILED with that error, unless its job waits or runs again;
+5. a run whose cancel was requested and that was interrupted, never started or died is CANCELLED;
+6. a SUBMITTED or RUNNING run whose job is queued or running shows the job's state (RUNNING wins);
 7. a SUBMITTED run whose job the scheduler no longer knows (it answered, the job is not in the answer, and the
    submission is older than a grace period) never started and never will: DEAD, with the reason (an orphan:
    its launcher was killed, or the cluster forgot the job). ``rerun_failed`` picks it up.
@@ -38,18 +39,18 @@ def reconcile_detail(info: dict[str, Any] | None, run_dir: Path | str, live: Any
 
     :param live: the scheduler's answer for the run's job (``None``: not in the answer).
     :param answered: the scheduler was asked and answered (so a missing job is truly unknown to it).
-    :param record: the submission record (scheduler name, job id, submit time), for rule 6.
+    :param record: the submission record (scheduler name, job id, submit time), for rule 7.
     """
     own, reason = liveness.judge(info, run_dir, now)
     state = getattr(live, "state", None)
     cancelled = layout.RunPaths(run_dir).cancel_marker.exists()
+    job_error = _job_error(run_dir) if own in (SUBMITTED, INTERRUPTED, DEAD, PREEMPTED) else None
+    if job_error and state not in (PENDING, RUNNING) and not cancelled:
+        return FAILED, job_error
     if own == PREEMPTED and state in (PENDING, RUNNING) and not cancelled:
         return state, getattr(live, "reason", None)
     if own in (COMPLETE, FAILED, PREEMPTED):
         return own, reason
-    job_error = _job_error(run_dir) if own in (SUBMITTED, INTERRUPTED, DEAD) else None
-    if job_error and state not in (PENDING, RUNNING) and not cancelled:
-        return FAILED, job_error
     if state in (TIMEOUT, CANCELLED, FAILED, PREEMPTED):
         return state, getattr(live, "reason", None)
     if cancelled and own in (INTERRUPTED, SUBMITTED, DEAD):

@@ -13,6 +13,7 @@ story of the attempt that ended in ``history``.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -128,13 +129,26 @@ class Run:
         # after the info (a failed info write never leaves a marker that would requeue the job), then the change
         # stamp again: the marker changed metadata/ too (mlxcore.store.changes)
         marker = self.paths.preempted_marker
-        if status == PREEMPTED:
-            marker.touch()
+        if status == PREEMPTED:  # its one line says whether this attempt saved a checkpoint (see the job script)
+            saved = self.checkpointed_since(info.get("start_timestamp"))
+            write_atomic(marker, (layout.CHECKPOINTED if saved else "no checkpoint") + "\n")
             changes.touch(self.root)
         elif marker.exists():
             marker.unlink(missing_ok=True)
             changes.touch(self.root)
         return info
+
+    def checkpointed_since(self, timestamp: Any) -> bool:
+        """Whether a checkpoint was written at or after ``timestamp`` (this attempt's start): a stopped attempt
+        without one gains nothing from being requeued at its time limit."""
+        if not isinstance(timestamp, (int, float)):
+            return False
+        try:
+            entries = list(os.scandir(self.paths.checkpoints))
+        except FileNotFoundError:
+            return False
+        return any(e.is_file() and not e.name.startswith(layout.TEMP_PREFIX) and e.stat().st_mtime >= timestamp - 1
+                   for e in entries)
 
     def add_history(self, **event: Any) -> None:
         """Record an event (a takeover, a config change) in ``history``, with its time."""

@@ -49,7 +49,8 @@ def main(ctx):
 
         print("ready", flush=True)
         wait_until(lambda: ctx.should_stop, timeout=30, interval=0.01, what="a stop signal")
-        ctx.logger.log_checkpoint({"stopped": True}, log_name="ckpt")
+        if cfg.get("checkpoint", True):
+            ctx.logger.log_checkpoint({"stopped": True}, log_name="ckpt")
     if mode == "print":
         print("to stdout")
         print("to stderr", file=sys.stderr)
