@@ -163,7 +163,9 @@ def check_plugin_choices(settings: Settings) -> None:
         _check_registered(manager, "version_managers", settings.version_manager.name, "mlx.version_manager.name")
     if settings.use_scheduler:
         _check_registered(manager, "schedulers", settings.scheduler.name, "mlx.scheduler.name")
-        get_scheduler_class(settings.scheduler.name).from_settings(settings.scheduler.options)
+        from .schedulers.resources import without_templates  # per-point options are checked per point
+
+        get_scheduler_class(settings.scheduler.name).from_settings(without_templates(settings.scheduler.options))
 
 
 def _check_registered(manager: Any, kind: str, name: str, setting: str) -> None:

@@ -4,7 +4,9 @@ Each job re-runs the same script with the point's overrides, the framework overr
 ``+mlx.logger.forced_log_id=<id>`` (so the job writes into the run made here) and ``+mlx.use_scheduler=false``.
 The config is composed and resolved here, so a bad override fails before anything is submitted, and each run
 records its config at once; the job starting it checks that it runs that config. If the submission fails,
-nothing stays behind (:class:`~mlxcore.store.batch.SubmissionBatch`).
+nothing stays behind (:class:`~mlxcore.store.batch.SubmissionBatch`). Scheduler options that interpolate the
+config (:mod:`mlxcore.schedulers.resources`) are resolved per point, and the points are submitted as one array
+per distinct set of options; each run's submission record keeps the options it was given.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from .errors import ConfigError
 from .identity import PointFilter, config_identity
 from .overrides import SweepPlan, pinned_log_dir
 from .plugins import get_scheduler_class
-from .schedulers.base import JobSpec
+from .schedulers.base import JobSpec, Scheduler
+from .schedulers.resources import PointResources, group_key, without_templates
 from .schedulers.submission import submit_jobs
 from .session import check_config_keys
 from .settings import Settings
@@ -34,7 +37,12 @@ log = logging.getLogger(__name__)
 def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepared: PreparedCode | None) -> int:
     if settings.logger.forced_log_id is not None and len(plan) > 1:
         raise ConfigError("mlx.logger.forced_log_id cannot be combined with a sweep of several points")
-    scheduler = get_scheduler_class(settings.scheduler.name).from_settings(settings.scheduler.options)
+    scheduler_class = get_scheduler_class(settings.scheduler.name)
+    resources = PointResources(settings.scheduler.options)
+    schedulers: dict[str, Scheduler] = {}  # one per distinct set of options
+    groups: dict[str, list[JobSpec]] = {}
+    given: dict[str, dict] = {}  # the per-point options of each group, for the runs' submission records
+    scheduler = scheduler_class.from_settings(without_templates(settings.scheduler.options))
     scheduler.check_available()
     script = prepared.script if prepared else Path(sys.argv[0]).absolute()
     workdir = prepared.workdir if prepared else Path.cwd()
@@ -63,7 +71,17 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
                             allow_config_change=settings.allow_config_change)
             command = [sys.executable, str(script), *[o.text for o in overrides], *mlx_texts,
                        f"+mlx.logger.forced_log_id={run.log_id}", "+mlx.use_scheduler=false"]
-            jobs.append(JobSpec(run.log_id, run.root, command, workdir, name=f"mlxcore-{run.log_id}"))
+            job = JobSpec(run.log_id, run.root, command, workdir, name=f"mlxcore-{run.log_id}")
+            jobs.append(job)
+            options = resources.for_point(resolved, " ".join(o.text for o in overrides))
+            key = group_key(options)
+            if key not in schedulers:
+                try:
+                    schedulers[key] = scheduler_class.from_settings(options) if resources else scheduler
+                except ConfigError as exc:  # a per-point value: name the point it came from
+                    raise ConfigError(f"{exc} (point {' '.join(o.text for o in overrides)})") from None
+                given[key] = {name: options[name] for name in resources.templated}
+            groups.setdefault(key, []).append(job)
     except BaseException:
         batch.abandon()
         raise
@@ -72,9 +90,18 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
         log.info("nothing to submit")
         return 0
     env_lines = [f"export {name}={shlex.quote(value)}" for name, value in (prepared.env if prepared else {}).items()]
-    job_ids = submit_jobs(scheduler, jobs, settings.log_dir_root, setup_lines=env_lines, abandon=batch.abandon)
+    job_ids: list[str] = []
+    ordered = list(groups)
+    for number, key in enumerate(ordered):
+        try:
+            job_ids += submit_jobs(schedulers[key], groups[key], settings.log_dir_root, setup_lines=env_lines,
+                                   abandon=batch.abandon, resources=given[key] or None)
+        except BaseException:  # the groups after it were never sent: nothing of them stays behind
+            batch.abandon([job.run_dir for later in ordered[number + 1:] for job in groups[later]])
+            raise
     ids = ", ".join(str(job.log_id) for job in jobs[:3]) + (f", ... {jobs[-1].log_id}" if len(jobs) > 3 else "")
     log.info("submitted %d run(s) (log ids %s) to %s: job ids %s", len(jobs), ids, scheduler.name,
              ", ".join(job_ids[:3]) + (", ..." if len(job_ids) > 3 else ""))
-    code = scheduler.wait()  # the foreground local pool runs the jobs here
-    return code or 0
+    codes = [s.wait() for s in dict.fromkeys(schedulers[key] for key in ordered)]  # the local pool runs jobs here
+    return next((code for code in codes if code), 0)
+

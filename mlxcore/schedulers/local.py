@@ -11,8 +11,8 @@ Job ids are ``<pool pid>.<k>``; the pool keeps ``<state>/<pool pid>/<k>.pid|.exi
 
 from __future__ import annotations
 
+import itertools
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +30,9 @@ from .local_pool import NOT_STARTED, LocalPool, PoolJob, detect_gpus
 
 #: a local job learns its id (``<pool pid>.<k>``) and array index from the variables the pool sets; a preempted
 #: run is not brought back (run the sweep again with ``rerun_failed``)
+#: the number of each job a foreground pool of this process runs: ``<pid>.<n>`` names one job, whichever pool
+_JOB_NUMBERS = itertools.count()
+
 ENVIRONMENT = JobEnvironment(job_id_variable=JOB_ID_VARIABLE, array_index_variable="MLXCORE_ARRAY_INDEX",
                              array_first_index=0)
 
@@ -82,12 +85,12 @@ class LocalScheduler(Scheduler):
                                         start_new_session=True, close_fds=True)
             return self.parse_job_ids(str(proc.pid), submission)
         pool = self._foreground_pool()
-        first = len(pool.queue)
-        for i, job in enumerate(submission.jobs):
-            env = job_variables(f"{os.getpid()}.{first + i}", i if submission.array else None)
-            pool.submit(PoolJob(str(first + i), ["bash", str(submission.script)], env, job.run_dir,
+        keys = [str(next(_JOB_NUMBERS)) for _ in submission.jobs]  # unique across this process's pools
+        for i, (key, job) in enumerate(zip(keys, submission.jobs)):
+            env = job_variables(f"{os.getpid()}.{key}", i if submission.array else None)
+            pool.submit(PoolJob(key, ["bash", str(submission.script)], env, job.run_dir,
                                 fork=_fork_target(job, submission)))
-        return [f"{os.getpid()}.{first + i}" for i in range(len(submission.jobs))]
+        return [f"{os.getpid()}.{key}" for key in keys]
 
     def _foreground_pool(self) -> LocalPool:
         if self._pool is None:
@@ -114,7 +117,7 @@ class LocalScheduler(Scheduler):
             if run_dir is not None:
                 _record_unstarted(run_dir, code, pool.stop_signal)
         # every run now holds its final status: the pool's state files would only go stale (pids are reused)
-        shutil.rmtree(pool.state, ignore_errors=True)
+        pool.clean(list(jobs))
         self._progress.summary(codes, pool.stop_signal)
         if pool.stop_signal is not None:
             return 128 + pool.stop_signal

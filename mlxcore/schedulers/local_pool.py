@@ -55,13 +55,20 @@ def detect_gpus(spec: object) -> list[str]:
     return []
 
 
+#: state directories this process's pools made (and cleaned of a dead namesake's files once)
+_STATES_OF_THIS_PROCESS: set[Path] = set()
+
+
 class LocalPool:
     def __init__(self, state: Path, workers: int, gpus: list[str], gpus_per_job: int = 1,
                  on_change: Callable[[LocalPool], None] | None = None) -> None:
         self.state = state
-        # named after this process's pid: a directory already there was left by a dead pool that had the same pid
-        # (killed, so it never cleaned up), and its exit files would answer for this pool's jobs
-        shutil.rmtree(state, ignore_errors=True)
+        # named after this process's pid: a directory already there when this process makes its first pool was
+        # left by a dead pool that had the same pid (killed, so it never cleaned up), and its exit files would
+        # answer for this pool's jobs. Later pools of this process (one per set of resources) share it.
+        if state not in _STATES_OF_THIS_PROCESS:
+            shutil.rmtree(state, ignore_errors=True)
+            _STATES_OF_THIS_PROCESS.add(state)
         (state / "cancel").mkdir(parents=True, exist_ok=True)
         self.free_gpus = list(gpus)
         self.use_gpus = bool(gpus)
@@ -78,9 +85,21 @@ class LocalPool:
     def submit(self, job: PoolJob) -> None:
         self.queue.append(job)
 
+    def clean(self, keys: list[str]) -> None:
+        """Remove the state files of these jobs, and the directory once no pool of this process needs it."""
+        for key in keys:
+            for path in (self.state / f"{key}.pid", self.state / f"{key}.exit", self.state / "cancel" / key):
+                path.unlink(missing_ok=True)
+        for directory in (self.state / "cancel", self.state):
+            try:
+                directory.rmdir()
+            except OSError:  # not empty: another pool of this process has jobs there
+                break
+
     # -- the loop ------------------------------------------------------------------------------------------------
     def run(self) -> dict[str, int | None]:
         """Run every queued job; returns exit codes by key (``None`` for jobs never started)."""
+        (self.state / "cancel").mkdir(parents=True, exist_ok=True)  # an earlier pool of this process cleaned up
         try:
             while self.queue or self.running:
                 if self.stop_signal is None:

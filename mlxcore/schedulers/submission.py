@@ -36,10 +36,12 @@ def chunks(jobs: list[JobSpec], scheduler: Scheduler) -> list[list[JobSpec]]:
 
 
 def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_lines: Sequence[str] = (),
-                abandon: Callable[[list[Path]], None] | None = None) -> list[str]:
+                abandon: Callable[[list[Path]], None] | None = None, resources: dict[str, Any] | None = None
+                ) -> list[str]:
     """Write the scripts, submit, record each job id; return the ids in ``jobs`` order.
 
-    ``setup_lines`` are shell lines every job runs before its task (see :attr:`Submission.setup_lines`).
+    ``setup_lines`` are shell lines every job runs before its task (see :attr:`Submission.setup_lines`);
+    ``resources`` (the per-point options these jobs were given) go into each run's submission record.
 
     On failure, ``abandon`` is called with the run directories whose jobs were not submitted (the caller's
     :meth:`~mlxcore.store.batch.SubmissionBatch.abandon`: no run is left SUBMITTED for a job that does not
@@ -62,6 +64,7 @@ def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_l
                 open_run_dir(job.run_dir).record_submission({
                     "name": scheduler.name, "job_id": job_id, "submit_time": submitted_at,
                     "script": str(submission.script), "array": submission.array,
+                    **({"resources": resources} if resources else {}),
                 })
             job_ids.extend(ids)
             del pending[: len(group)]
