@@ -30,7 +30,7 @@ from .errors import ConfigError
 from .loggers.base import RunLogger
 from .loggers.metrics import MetricsWriteError
 from .plugins import get_logger_class
-from .schedulers.environment import JOB_ID_VARIABLE, SCHEDULER_VARIABLE
+from .schedulers.environment import CPUS_VARIABLE, JOB_ID_VARIABLE, SCHEDULER_VARIABLE
 from .settings import Settings, build_settings
 from .signals import deferred
 from .store import COMPLETE, FAILED, INTERRUPTED, RunStore, RunWriter, layout, now_iso
@@ -54,10 +54,23 @@ def process_info(overrides: list[str] | None = None, config_dir: Path | None = N
     }
     if config_dir is not None:
         info["config_dir"] = str(config_dir)
+    info["allocation"] = allocation()
     scheduler_name = os.environ.get(SCHEDULER_VARIABLE)
     if scheduler_name:  # inside a job: its script exported the job id (no plugin is loaded for it)
         info["scheduler"] = {"name": scheduler_name, "job_id": os.environ.get(JOB_ID_VARIABLE) or None}
     return info
+
+
+def allocation(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """What this process was given, for its CPU- and GPU-hours: ``cpus`` from its job (``MLXCORE_CPUS``, which
+    the job script copies from the scheduler; ``None`` outside a job: the machine's count would overstate a
+    run that shares it), ``gpus`` the ids in ``CUDA_VISIBLE_DEVICES`` (``None`` when it is unset: every GPU of
+    the machine is visible, and which ones the run used is not known)."""
+    env = os.environ if environ is None else environ
+    cpus = env.get(CPUS_VARIABLE, "").strip()
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    gpus = None if visible is None else [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    return {"cpus": int(cpus) if cpus.isdigit() and int(cpus) > 0 else None, "gpus": gpus}
 
 
 def check_config_keys(config: Any, path: str = "config") -> None:

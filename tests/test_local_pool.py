@@ -79,6 +79,13 @@ def test_gpus_per_job_hands_out_groups(project):
     rows = gpu_rows(project)
     assert {r["cuda"] for r in rows} <= {"4,5", "6,7"}
     assert max_overlap(rows) <= 2
+    for log_id in project.run_ids():  # each run records what it was given, and its GPU-hours from it
+        info = project.info(log_id)
+        assert len(info["allocation"]["gpus"]) == 2 and info["allocation"]["cpus"] is None
+        assert info["gpu_hours"] == pytest.approx(info["duration_s"] * 2 / 3600, abs=1e-6)
+        assert info["cpu_hours"] is None  # a local run shares the machine: its CPUs are not known
+    frame = __import__("mlxcore").Reader(project.logs).filter("")
+    assert frame["info.gpu_hours"].notna().all() and (frame["info.gpu_hours"] > 0).all()
 
 
 def test_cpu_only_pool_bounds_concurrency_by_workers(project):

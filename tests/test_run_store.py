@@ -368,3 +368,25 @@ def test_logging_off_runs_the_task_and_writes_nothing(project):
     refused = project.run("+mlx.use_logger=false", "+mlx.use_scheduler=true")
     assert refused.returncode == 2 and refused.stderr.strip() == (
         "mlxcore: error: mlx.use_logger=false writes no run, so mlx.use_scheduler cannot be used with it")
+
+
+def test_allocation_is_read_from_the_job_and_the_visible_gpus():
+    from mlxcore.session import allocation
+
+    assert allocation({}) == {"cpus": None, "gpus": None}
+    assert allocation({"MLXCORE_CPUS": "8", "CUDA_VISIBLE_DEVICES": "2,3"}) == {"cpus": 8, "gpus": ["2", "3"]}
+    assert allocation({"MLXCORE_CPUS": "", "CUDA_VISIBLE_DEVICES": ""}) == {"cpus": None, "gpus": []}
+    assert allocation({"CUDA_VISIBLE_DEVICES": "-1"})["gpus"] == []
+
+
+def test_cpu_and_gpu_hours_add_up_over_attempts():
+    from mlxcore.store.writer import cost
+
+    first = cost(3600.0, {"cpus": 4, "gpus": ["0"]}, [])
+    assert first == {"attempt_cpu_hours": 4.0, "cpu_hours": 4.0, "attempt_gpu_hours": 1.0, "gpu_hours": 1.0}
+    history = [{"attempt": 1, "attempt_cpu_hours": 4.0, "attempt_gpu_hours": 1.0}, {"event": "takeover"}]
+    second = cost(1800.0, {"cpus": 4, "gpus": ["0"]}, history)
+    assert (second["cpu_hours"], second["gpu_hours"], second["attempt_cpu_hours"]) == (6.0, 1.5, 2.0)
+    died = [{"attempt": 1, "status": "DEAD"}]  # an attempt that died recorded nothing: the total is not known
+    assert cost(1800.0, {"cpus": 4, "gpus": []}, died)["cpu_hours"] is None
+    assert cost(None, {"cpus": 4}, [])["cpu_hours"] is None

@@ -11,17 +11,20 @@ piece                     default                                         exampl
 ``array_index_variable``  none: no arrays, one job per sweep point        ``SLURM_ARRAY_TASK_ID``
 ``array_first_index``     0                                               1 (OAR)
 ``checkpoint_signal``     none                                            ``USR1`` (SLURM's ``--signal``)
+``cpus_variable``         none: the run's CPU-hours are not known         ``SLURM_CPUS_ON_NODE``
 ``array_job_lines``       line ``index - first + 1`` of the argument file  :func:`arguments_array_job` (OAR)
 ``attempt_lines``         nothing                                         :func:`record_attempt` (OAR)
 ``requeue_lines``         nothing: a preempted run stays PREEMPTED        ``scontrol requeue`` (SLURM)
+``time_limit_lines``      ran at least limit - grace - 60 s               (a query of the time left)
 ========================  ==============================================  ====================================
 
 The shell lines a job environment returns run inside the job script, where ``run_dir`` (the run directory)
 and ``command`` (a bash array: the task's argv) are set; in ``requeue_lines``, ``code`` is the task's exit
 code, and the lines may ``exit`` with another one (OAR's idempotent jobs exit 99 to be resubmitted).
 
-Inside every job the script exports ``MLXCORE_SCHEDULER`` (the scheduler's name) and ``MLXCORE_JOB_ID``
-(copied from ``job_id_variable``): the task's process records its job id without loading any plugin.
+Inside every job the script exports ``MLXCORE_SCHEDULER`` (the scheduler's name), ``MLXCORE_JOB_ID`` (copied
+from ``job_id_variable``) and ``MLXCORE_CPUS`` (from ``cpus_variable``): the task's process records its job id
+and allocation without loading any plugin.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 #: set by the job script in every job: the scheduler's name, and the job's id
 SCHEDULER_VARIABLE = "MLXCORE_SCHEDULER"
 JOB_ID_VARIABLE = "MLXCORE_JOB_ID"
+#: the number of CPUs the job was allocated on its node, exported by its job script (``cpus_variable``)
+CPUS_VARIABLE = "MLXCORE_CPUS"
 #: the version of the interpreter that submitted a job, exported by its job script (:func:`check_interpreter`)
 SUBMIT_PYTHON_VARIABLE = "MLXCORE_SUBMIT_PYTHON"
 #: the run's job ids (one line per attempt, :meth:`mlxcore.store.Run.job_ids`) as the job script spells it
@@ -69,10 +74,13 @@ class JobEnvironment:
     #: the signal (``USR1``, no ``SIG``) the scheduler sends before a time limit or a preemption: "checkpoint
     #: now". The job script forwards it to the task, whose ``mlx.stop_signals`` must include it
     checkpoint_signal: str | None = None
+    #: environment variable holding the number of CPUs allocated to the job on its node (recorded in the run's
+    #: info as its allocation, for its CPU-hours); ``None``: not known
+    cpus_variable: str | None = None
 
     def __post_init__(self) -> None:
         """A malformed piece would break every job script: refuse it when the plugin builds it."""
-        for field_name in ("job_id_variable", "array_index_variable"):
+        for field_name in ("job_id_variable", "array_index_variable", "cpus_variable"):
             value = getattr(self, field_name)
             if value is not None and not (isinstance(value, str) and _VARIABLE.fullmatch(value)):
                 raise PluginError(f"JobEnvironment.{field_name} must be an environment variable name, got {value!r}")
@@ -103,11 +111,15 @@ class JobEnvironment:
 
     # -- inside the job script ---------------------------------------------------------------------------
     def export_lines(self) -> list[str]:
-        """Lines that copy the scheduler's job id variable to ``MLXCORE_JOB_ID``."""
+        """Lines that copy the scheduler's job id variable to ``MLXCORE_JOB_ID`` and its CPU count to
+        ``MLXCORE_CPUS`` (the task records both without loading any plugin)."""
+        lines = []
         variable = self.job_id_variable
-        if variable is None or variable == JOB_ID_VARIABLE:
-            return []
-        return [f'export {JOB_ID_VARIABLE}="${{{variable}:-}}"']
+        if variable is not None and variable != JOB_ID_VARIABLE:
+            lines.append(f'export {JOB_ID_VARIABLE}="${{{variable}:-}}"')
+        if self.cpus_variable is not None and self.cpus_variable != CPUS_VARIABLE:
+            lines.append(f'export {CPUS_VARIABLE}="${{{self.cpus_variable}:-}}"')
+        return lines
 
     def array_job_lines(self, args_file: Path | None) -> list[str]:
         """Lines of an array job's script that set ``run_dir`` and ``command``.

@@ -145,6 +145,8 @@ class RunWriter:
         """
         start = self.run.info.get("start_timestamp")
         duration = round(time.time() - start, 3) if isinstance(start, (int, float)) else None
+        info = self.run.info
+        fields = {**cost(duration, info.get("allocation"), info.get("history") or []), **fields}
         try:
             self.run.set_status(status, end_time=now_iso(), duration_s=duration, **fields)
         except OSError as exc:
@@ -156,6 +158,24 @@ class RunWriter:
             raise RunWriteError(message) from None
         finally:
             self.lease.release()
+
+
+def cost(duration: float | None, allocation: Any, history: list[Any]) -> dict[str, float | None]:
+    """The run's CPU- and GPU-hours over all its attempts: each attempt's duration times what it was given
+    (``attempt_cpu_hours``, kept in ``history``), summed; ``None`` when any attempt's is not known.
+    Schedulers with accounting know better: ``mlxcore status`` shows theirs."""
+    given = allocation if isinstance(allocation, dict) else {}
+    cpus, gpus = given.get("cpus"), given.get("gpus")
+    now = {"cpu": duration * cpus / 3600 if duration is not None and isinstance(cpus, int) else None,
+           "gpu": duration * len(gpus) / 3600 if duration is not None and isinstance(gpus, list) else None}
+    out: dict[str, float | None] = {}
+    for kind, value in now.items():
+        attempts = [h.get(f"attempt_{kind}_hours") for h in history if isinstance(h, dict) and "attempt" in h]
+        earlier = [float(a) for a in attempts if isinstance(a, (int, float))]
+        out[f"attempt_{kind}_hours"] = None if value is None else round(value, 6)
+        known = value is not None and len(earlier) == len(attempts)
+        out[f"{kind}_hours"] = round(value + sum(earlier), 6) if known and value is not None else None
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -25,6 +25,7 @@ class SlurmJobEnvironment(JobEnvironment):
     array_index_variable: str | None = "SLURM_ARRAY_TASK_ID"
     array_first_index: int = 0
     checkpoint_signal: str | None = "USR1"
+    cpus_variable: str | None = "SLURM_CPUS_ON_NODE"
     requeue: bool = True
     max_requeues: int = 20
 
