@@ -58,7 +58,21 @@ def process_info(overrides: list[str] | None = None, config_dir: Path | None = N
     scheduler_name = os.environ.get(SCHEDULER_VARIABLE)
     if scheduler_name:  # inside a job: its script exported the job id (no plugin is loaded for it)
         info["scheduler"] = {"name": scheduler_name, "job_id": os.environ.get(JOB_ID_VARIABLE) or None}
+    else:  # a job keeps the sweep its submitter recorded
+        info.update(sweep_info())
     return info
+
+
+_SWEEP: dict[str, str] = {}
+
+
+def sweep_info() -> dict[str, str]:
+    """The sweep this process launches: every run it creates or submits records the same ``sweep`` (its start
+    time and pid) and ``sweep_command`` (the command line), which ``mlxcore status --summary`` groups by."""
+    if not _SWEEP:
+        _SWEEP["sweep"] = f"{now_iso()} pid {os.getpid()}"
+        _SWEEP["sweep_command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
+    return dict(_SWEEP)
 
 
 def allocation(environ: dict[str, str] | None = None) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from .plugins import get_scheduler_class
 from .schedulers.base import JobSpec, Scheduler
 from .schedulers.resources import PointResources, group_key, without_templates
 from .schedulers.submission import submit_jobs
-from .session import check_config_keys
+from .session import check_config_keys, sweep_info
 from .settings import Settings
 from .store import RunStore, layout
 from .store.batch import SubmissionBatch
@@ -65,7 +65,7 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
             if not run_it:
                 continue
             info = {"overrides": [o.text for o in overrides], "submit_argv": list(sys.argv),
-                    "submit_time": store.now_iso(), "config_identity": identity,
+                    "submit_time": store.now_iso(), "config_identity": identity, **sweep_info(),
                     **({"version": dict(prepared.record)} if prepared else {})}
             run = batch.add(info, metadata, resolved, log_id=forced_id or settings.logger.forced_log_id,
                             allow_config_change=settings.allow_config_change)

@@ -200,6 +200,7 @@ def submit_script(path: Path, *, scheduler_name: str | None = None, logs: Path |
     from .plugins import get_plugin_manager, get_scheduler_class
     from .schedulers.base import JobSpec
     from .schedulers.submission import submit_jobs
+    from .session import sweep_info
     from .store import RunStore
     from .store.batch import SubmissionBatch
 
@@ -228,6 +229,7 @@ def submit_script(path: Path, *, scheduler_name: str | None = None, logs: Path |
         for job in planned:
             batch = batches.setdefault(job.logs, SubmissionBatch(RunStore(job.logs)))
             info = {"overrides": job.overrides, "submit_argv": list(sys.argv), "submit_time": store.now_iso(),
+                    **sweep_info(),
                     "batch_script": str(path.absolute()), "batch_line": job.sweep.lineno}
             run = batch.add(info, {}, None)  # the config is recorded by the job when it starts
             command = job.command(run.log_id)

@@ -82,3 +82,23 @@ def test_a_running_run_shows_its_time_so_far_and_watch_follows_it_to_the_end(pro
     tables = [t for t in watched.stdout.split("\n\n") if t.strip()]
     assert len(tables) >= 2
     assert tables[-1].rstrip().endswith("2 run(s): 2 COMPLETE")
+
+
+def test_summary_totals_each_sweep_by_status(project):
+    """Two launches, one of them with failures: one group per sweep and status, GPU-hours from what each run was
+    given, CPU-hours not known outside a job."""
+    env = {"CUDA_VISIBLE_DEVICES": "0,1"}
+    assert project.run("x=1,2,3", env=env).returncode == 0
+    assert project.run("x=4,5", "mode=fail", env=env).returncode != 0
+    result = status(project, "--summary", "--json")
+    assert result.returncode == 0, result.stderr
+    groups = json.loads(result.stdout)
+    assert [(g["status"], g["runs"]) for g in groups] == [("COMPLETE", 3), ("FAILED", 2)]
+    assert len({g["sweep"] for g in groups}) == 2 and "x=1,2,3" in groups[0]["command"]
+    infos = [project.info(i) for i in project.run_ids()]
+    assert len({info["sweep"] for info in infos[:3]}) == 1  # the runs of one launch share it
+    assert groups[0]["gpu_hours"] == sum(info["gpu_hours"] for info in infos[:3]) > 0
+    assert groups[0]["elapsed_s"] == sum(info["duration_s"] for info in infos[:3])
+    assert groups[0]["cpu_hours"] is None and groups[0]["known"]["cpu_hours"] == 0
+    table = status(project, "--summary").stdout
+    assert "5 run(s) in 2 sweep(s)" in table and "gpu-hours" in table and "x=4,5" in table, table

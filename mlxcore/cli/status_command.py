@@ -137,9 +137,11 @@ def snapshot(logs: Path, ids: set[int] | None, statuses: tuple[str, ...], metric
               help="Show this metric's last value (train.loss) or another summary (train.loss.min); repeatable.")
 @click.option("--watch", is_flag=True, help="Refresh until no shown run is waiting or running.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
-@click.option("--json", "as_json", is_flag=True, help="Output JSON, one object per run.")
+@click.option("--summary", is_flag=True,
+              help="Per sweep and status: runs, elapsed time, CPU- and GPU-hours (accounting first).")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON, one object per run (per group with --summary).")
 def status_command(logs: Path, selection: tuple[str, ...], statuses: tuple[str, ...], filter_text: str | None,
-                   metrics: tuple[str, ...], watch: bool, interval: float, as_json: bool) -> None:
+                   metrics: tuple[str, ...], watch: bool, interval: float, summary: bool, as_json: bool) -> None:
     """Show the true state of the runs of LOGS: all, some ids (12 12-15 12,14) and/or a filter string
     ("config.optimizer.lr <= 0.01").
 
@@ -150,6 +152,12 @@ def status_command(logs: Path, selection: tuple[str, ...], statuses: tuple[str, 
     ids_words, positional_filter = split_selection(selection)
     text = " & ".join(f"({t})" for t in (positional_filter, filter_text) if t)
     ids = selected_ids(logs, ids_words, text or None)
+    if summary:
+        from .summary import summarize, summary_table
+
+        states = select(collect(logs, ids), statuses)
+        click.echo(json.dumps([g.row() for g in summarize(states)], indent=1) if as_json else summary_table(states))
+        return
     if as_json:
         click.echo(json.dumps([s.row() for s in select(collect(logs, ids), statuses)], indent=1))
         return
