@@ -128,10 +128,6 @@ def observe(logs: Path, ids: Iterable[int] | None = None, statuses: Iterable[str
             detail = answer.reason  # a FAILED run's own detail (its job script's line) says more
         if name and answer is None and job_id and status in store.ACTIVE_STATUSES:
             detail = f"unknown to {name}"
-        native = getattr(answer, "native_state", None)
-        if status == store.FAILED and ended and native and native not in ("FAILED", "Error") and native not in (
-                detail or ""):  # the scheduler's telling word: a task killed for its memory wrote no error
-            detail = f"{native}: {detail}" if detail else native
-        out.append(RunState(log_id, run_dir, status, name, job_id, exit_code, detail, info or {}, native,
-                            getattr(answer, "usage", None)))
+        out.append(RunState(log_id, run_dir, status, name, job_id, exit_code, detail, info or {},
+                            getattr(answer, "native_state", None), getattr(answer, "usage", None)))
     return out

@@ -9,13 +9,14 @@ an idempotent job as a new job; the description names the new id).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
 
 from mlxcore import store
 from mlxcore.errors import SchedulerError
-from mlxcore.schedulers.base import JobStatus
+from mlxcore.schedulers.base import JobStatus, JobUsage
 
 #: states of jobs that wait, and of jobs that hold resources
 WAITING = {"Waiting", "Hold", "toLaunch", "toAckReservation"}
@@ -66,8 +67,29 @@ def decode_exit(raw: Any) -> int | None:
     return 128 + signal if signal else (raw >> 8) & 0xFF
 
 
+def job_usage(record: dict[str, Any]) -> JobUsage | None:
+    """What the job was given and used, from its record: OAR keeps every job in its database, so this is its
+    accounting. Each assigned resource is one core (OAR's default resource type); the elapsed time runs from
+    ``startTime`` to ``stopTime`` (epoch seconds, present only once set). OAR records no memory use."""
+    start, stop = record.get("startTime"), record.get("stopTime")
+    if not isinstance(start, int) or isinstance(start, bool) or start <= 0:
+        return None
+    resources = record.get("assigned_resources") or []
+    hosts = record.get("assigned_network_address") or []
+    elapsed = stop - start if isinstance(stop, int) and not isinstance(stop, bool) and stop >= start else None
+    return JobUsage(elapsed_s=float(elapsed) if elapsed is not None else None,
+                    cpus=len(resources) if isinstance(resources, list) and resources else None,
+                    nodes="+".join(dict.fromkeys(map(str, hosts))) if isinstance(hosts, list) and hosts else None)
+
+
 def job_status(job_id: str, record: dict[str, Any]) -> JobStatus:
-    """One record as a :class:`JobStatus` (see the module doc for the rules)."""
+    """One record as a :class:`JobStatus` (see the module doc for the rules), with OAR's state as its native
+    word and what the job used."""
+    status = _status(job_id, record)
+    return dataclasses.replace(status, native_state=str(record.get("state") or "") or None, usage=job_usage(record))
+
+
+def _status(job_id: str, record: dict[str, Any]) -> JobStatus:
     state = str(record.get("state") or "")
     events = event_types(record)
     new_id = resubmitted_as(record)

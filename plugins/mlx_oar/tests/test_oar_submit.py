@@ -124,3 +124,15 @@ def test_mlxcore_sub_submits_a_script_with_oar_directives(submitter, project, lo
     found = wait_states(logs, {store.COMPLETE, store.FAILED}, timeout=90)
     assert statuses(found) == [store.COMPLETE] * 2, [(d / "log.stderr").read_text() for d in dirs]
     assert sorted(metrics(d)[0]["x"] for d in dirs) == [3, 4]
+
+
+def test_status_shows_what_finished_jobs_used_from_oars_records(launch, logs):
+    """OAR keeps every job in its database: its finished-job records are its accounting."""
+    launch("x=1,2", "+mlx.scheduler.cpus_per_task=1")
+    found = wait_states(logs, {store.COMPLETE, store.FAILED}, timeout=90)
+    assert statuses(found) == [store.COMPLETE] * 2
+    rows = status_json(logs)
+    for row in rows.values():
+        assert row["native_state"] == "Terminated" and row["cpus"] == 1 and row["nodes"], row
+        assert row["elapsed_s"] is not None and row["elapsed_s"] >= 0, row
+        assert row["cpu_hours"] == row["elapsed_s"] / 3600 and row["gpu_hours"] is None

@@ -165,3 +165,17 @@ def test_an_array_job_script_runs_the_job_of_its_arguments_and_records_its_job_i
         assert (spec.run_dir / "metadata" / "job_ids").read_text() == f"{job_id}\n"
     missing = subprocess.run(["bash", "./job.sh"], cwd=tmp_path, capture_output=True, text=True)
     assert missing.returncode == 2 and "got no run directory and command" in missing.stderr
+
+
+def test_a_record_gives_what_the_job_used():
+    from mlx_oar.records import job_status
+
+    record = {"state": "Terminated", "exit_code": 0, "startTime": 1700000000, "stopTime": 1700000090,
+              "assigned_resources": [3, 4], "assigned_network_address": ["node1", "node1"]}
+    status = job_status("7", record)
+    assert status.native_state == "Terminated" and status.state == "COMPLETE"
+    assert (status.usage.elapsed_s, status.usage.cpus, status.usage.nodes) == (90.0, 2, "node1")
+    assert status.usage.cpu_hours == 0.05 and status.usage.gpu_hours is None
+    running = job_status("8", {"state": "Running", "startTime": 1700000000, "assigned_resources": [1]})
+    assert running.usage.elapsed_s is None and running.usage.cpus == 1
+    assert job_status("9", {"state": "Waiting", "startTime": 0}).usage is None
