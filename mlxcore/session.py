@@ -30,7 +30,7 @@ from .errors import ConfigError
 from .loggers.base import RunLogger
 from .loggers.metrics import MetricsWriteError
 from .plugins import get_logger_class
-from .schedulers.environment import CPUS_VARIABLE, JOB_ID_VARIABLE, SCHEDULER_VARIABLE
+from .schedulers.environment import CPUS_VARIABLE, JOB_ID_VARIABLE, SCHEDULER_VARIABLE, STARTED_BECAUSE_VARIABLE
 from .settings import Settings, build_settings
 from .signals import deferred
 from .store import COMPLETE, FAILED, INTERRUPTED, RunStore, RunWriter, layout, now_iso
@@ -58,6 +58,8 @@ def process_info(overrides: list[str] | None = None, config_dir: Path | None = N
     scheduler_name = os.environ.get(SCHEDULER_VARIABLE)
     if scheduler_name:  # inside a job: its script exported the job id (no plugin is loaded for it)
         info["scheduler"] = {"name": scheduler_name, "job_id": os.environ.get(JOB_ID_VARIABLE) or None}
+        # a restarted job: how the attempt before ended (NODE_FAIL, PREEMPTED); kept with this attempt's history
+        info["started_because"] = os.environ.get(STARTED_BECAUSE_VARIABLE) or None
     else:  # a job keeps the sweep its submitter recorded
         info.update(sweep_info())
     return info

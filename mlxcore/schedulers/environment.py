@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 #: set by the job script in every job: the scheduler's name, and the job's id
 SCHEDULER_VARIABLE = "MLXCORE_SCHEDULER"
 JOB_ID_VARIABLE = "MLXCORE_JOB_ID"
+#: how the attempt before this one ended, in the scheduler's words, exported by a restarted job's attempt lines
+STARTED_BECAUSE_VARIABLE = "MLXCORE_STARTED_BECAUSE"
 #: the number of CPUs the job was allocated on its node, exported by its job script (``cpus_variable``)
 CPUS_VARIABLE = "MLXCORE_CPUS"
 #: the version of the interpreter that submitted a job, exported by its job script (:func:`check_interpreter`)

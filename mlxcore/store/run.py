@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 #: the fields of an ended attempt kept in ``history`` when the run starts again
 ATTEMPT_FIELDS = ("status", "start_time", "end_time", "attempt", "error", "scheduler_job_id", "scheduler",
-                  "duration_s", "allocation", "attempt_cpu_hours", "attempt_gpu_hours")
+                  "duration_s", "allocation", "attempt_cpu_hours", "attempt_gpu_hours", "started_because")
 
 
 class Run:

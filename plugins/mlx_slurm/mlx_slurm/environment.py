@@ -14,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlxcore.schedulers.base import Submission
-from mlxcore.schedulers.environment import JobEnvironment
+from mlxcore.schedulers.environment import STARTED_BECAUSE_VARIABLE, JobEnvironment
+from mlxcore.store.layout import JOB_ERROR_MARKER, METADATA
+
+JOB_ERROR = f"{METADATA}/{JOB_ERROR_MARKER}"
 
 
 @dataclass
@@ -28,6 +31,33 @@ class SlurmJobEnvironment(JobEnvironment):
     cpus_variable: str | None = "SLURM_CPUS_ON_NODE"
     requeue: bool = True
     max_requeues: int = 20
+    #: SLURM requeues a ``--requeue`` job whose node failed; after this many node failures it is not run again
+    max_node_failures: int = 3
+
+    def attempt_lines(self) -> list[str]:
+        """On a restart, ask accounting how the attempts before ended (``NODE_FAIL``, ``PREEMPTED``, ...): the
+        run records the last one (``started_because``), and a job whose node failed more than
+        ``max_node_failures`` times is not run again (SLURM itself requeues a ``--requeue`` job whose node
+        failed). Without accounting, more than ``max_requeues`` restarts stop it."""
+        limit, restarts = int(self.max_node_failures), int(self.max_requeues)
+        failed = ("mlxcore: the node of this job failed $failures times, more than mlx.scheduler.max_node_failures "
+                  f"({limit}): not run again")
+        restarted = (f"mlxcore: this job was restarted $SLURM_RESTART_COUNT times, more than mlx.scheduler."
+                     f"max_requeues ({restarts}): not run again")
+        return [
+            'if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then',
+            '  acct_id=${SLURM_ARRAY_TASK_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}',
+            # every attempt's end in order, the running one (the last line) left out
+            '  ends=$(sacct -n -P -D -X -j "${acct_id:-$SLURM_JOB_ID}" -o State 2>/dev/null | sed \'$d\' \\',
+            '    | cut -d" " -f1)',
+            f'  export {STARTED_BECAUSE_VARIABLE}="$(echo "$ends" | tail -n 1)"',
+            '  failures=$(echo "$ends" | grep -c \'^NODE_FAIL$\')',
+            f'  if [ "$failures" -gt {limit} ]; then message="{failed}"',
+            f'  elif [ -z "$ends" ] && [ "$SLURM_RESTART_COUNT" -gt {restarts} ]; then message="{restarted}"',
+            '  else message=""; fi',
+            f'  if [ -n "$message" ]; then echo "$message" >&2; echo "$message" >"$run_dir/{JOB_ERROR}"; exit 1; fi',
+            "fi",
+        ]
 
     def requeue_lines(self, submission: Submission) -> list[str]:
         if not self.requeue:

@@ -9,11 +9,17 @@ recording job ids) is the core's. Here:
   Array tasks write into their run directories through the core's symlinks ``<submission>/tasks/<index>``
   (SLURM's ``%a`` is the only per-task part of a filename pattern).
 - **submission**: ``sbatch --parsable SCRIPT`` (argv, never a shell string); the id is parsed from its
-  output or an error quotes the output. Array task ``i`` of job ``J`` is recorded as ``J_i``.
-- **status**: ONE ``squeue -h -r -t all -j J1,J2,... -O ...`` call for any number of jobs (no sacct: it
-  needs slurmdbd; beyond :data:`MAX_LISTED_JOBS` distinct jobs, one ``squeue`` of every job, filtered here).
-  Jobs SLURM has forgotten (older than ``MinJobAge``, or pending array tasks cancelled one by one, which
-  SLURM drops at once) are left out; the run's info and the cancel marker decide.
+  output or an error quotes the output. Array task ``i`` of job ``J`` is recorded as ``J_i``. A busy
+  controller ("Socket timed out", "temporarily unable to accept job") is tried again by the core with
+  doubling waits; each job carries ``--comment=mlxcore:<submission token>``, so that when sbatch's reply was
+  lost after the job was accepted, one ``squeue`` finds the job (:meth:`SlurmScheduler.find_submitted`)
+  instead of submitting it twice.
+- **status**: ONE ``squeue -h -r -t all -j J1,J2,... -O ...`` call for any number of jobs (beyond
+  :data:`MAX_LISTED_JOBS` distinct jobs, one ``squeue`` of every job, filtered here), then ONE ``sacct`` call
+  (:mod:`mlx_slurm.accounting`) for the jobs that ended or left the queue: their final state in SLURM's words,
+  exit code and what they used. Jobs neither knows (forgotten by ``squeue`` after ``MinJobAge`` on a cluster
+  without accounting, or pending array tasks cancelled one by one, which SLURM drops at once) are left out;
+  the run's info and the cancel marker decide.
 - **cancel**: ONE ``scancel`` with the tasks of an array folded into ``J_[0-3,7]``.
 - **job environment** (:mod:`mlx_slurm.environment`): ``SLURM_JOB_ID``, ``SLURM_ARRAY_TASK_ID`` from 0, the
   checkpoint signal, and the requeue: when the task's run ended PREEMPTED (it got the stop signal and
@@ -23,6 +29,7 @@ recording job ids) is the core's. Here:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import shutil
@@ -35,6 +42,7 @@ from mlxcore.errors import ConfigError, SchedulerError, SubmissionError
 from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_command
 from mlxcore.schedulers.submission import array_tasks_dir
 
+from . import accounting
 from .environment import SlurmJobEnvironment
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,9 @@ MANAGED_SHORT = ("-o", "-e", "-a")
 
 HINT = ("the slurm scheduler (plugin mlxcore-slurm) needs SLURM's client tools (sbatch, squeue, scancel, "
         "scontrol) on PATH: run on a SLURM login node, or install them (Debian: apt-get install slurm-client)")
+
+#: the comment every job carries, followed by its submission's token (:meth:`SlurmScheduler.find_submitted`)
+COMMENT_PREFIX = "mlxcore:"
 
 #: SLURM's default MaxArraySize, used when the cluster's cannot be read
 DEFAULT_MAX_ARRAY_SIZE = 1001
@@ -140,9 +151,14 @@ class SlurmScheduler(Scheduler):
     directive_prefix = "#SBATCH"
     required_commands = ("sbatch", "squeue", "scancel", "scontrol")
     missing_commands_hint = HINT
+    #: sbatch's words for a controller that is busy or did not reply in time (not for a refused job)
+    transient_submit_errors = ("Socket timed out", "temporarily unable to accept job",
+                               "Resource temporarily unavailable", "Unable to contact slurm controller",
+                               "Zero Bytes were transmitted or received")
     extra_options: ClassVar[dict[str, Any]] = {
         "requeue": True,  #: submit with --requeue, and requeue the job when its run ends PREEMPTED
         "max_requeues": 20,  #: stop requeueing after this many restarts (SLURM_RESTART_COUNT)
+        "max_node_failures": 3,  #: a job whose node failed more often is not run again (SLURM requeues it)
         "signal": "USR1",  #: sent to the job script ``signal_grace`` seconds before the time limit (B:)
         "array_throttle": None,  #: at most this many array tasks at once (``--array=0-N%throttle``)
         "max_array_size": None,  #: split arrays larger than this (default: the cluster's MaxArraySize)
@@ -159,9 +175,9 @@ class SlurmScheduler(Scheduler):
                 log.warning("ignoring SLURM option %r: mlxcore sets the output, error, array and open mode itself",
                             option)
         self.native_options = kept
-        for key in ("max_requeues", "array_throttle", "max_array_size"):
+        for key in ("max_requeues", "max_node_failures", "array_throttle", "max_array_size"):
             value = self.options[key]
-            least = 0 if key == "max_requeues" else 1
+            least = 0 if key in ("max_requeues", "max_node_failures") else 1
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
                 raise ConfigError(f"mlx.scheduler.{key} must be a positive integer, got {value!r}")
         signal = self.options["signal"]
@@ -209,6 +225,8 @@ class SlurmScheduler(Scheduler):
         if self.signal:
             options.append(f"--signal=B:{self.signal}@{int(self.signal_grace)}")
         options.append("--requeue" if self.options["requeue"] else "--no-requeue")
+        if not any(o.strip().startswith("--comment") for o in self.native_options):  # the user's own wins
+            options.append(f"--comment={COMMENT_PREFIX}{submission.token}")
         options += self.native_options
         return [f"{self.directive_prefix} {option}" for option in options]
 
@@ -226,7 +244,8 @@ class SlurmScheduler(Scheduler):
 
     def job_environment(self) -> SlurmJobEnvironment:
         return SlurmJobEnvironment(checkpoint_signal=self.signal, requeue=bool(self.options["requeue"]),
-                                   max_requeues=int(self.options["max_requeues"]))
+                                   max_requeues=int(self.options["max_requeues"]),
+                                   max_node_failures=int(self.options["max_node_failures"]))
 
     # -- submission ----------------------------------------------------------------------------------------
     def submit_argv(self, submission: Submission) -> list[str]:
@@ -242,6 +261,24 @@ class SlurmScheduler(Scheduler):
             return [f"{job_id}_{index}" for index in range(len(submission.jobs))]
         return [job_id]
 
+    def find_submitted(self, submission: Submission) -> list[str] | None:
+        """The jobs of ``submission`` SLURM accepted although sbatch failed, by the comment they carry; ``None``
+        when they carry none (the user's ``--comment`` replaced it) or ``squeue`` does not answer."""
+        if any(o.strip().startswith("--comment") for o in self.native_options):
+            return None
+        try:
+            output = self._run(["squeue", "-h", "-t", "all", "--me", "-O", "ArrayJobID:|,JobID:|,Comment:|"])
+        except SchedulerError as exc:
+            log.warning("cannot ask squeue whether the submission got in (%s)", exc)
+            return None
+        wanted = f"{COMMENT_PREFIX}{submission.token}"
+        for line in output.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) >= 3 and parts[2] == wanted:
+                base = parts[0] if parts[0].isdigit() else parts[1]
+                return self.parse_job_ids(base, submission)
+        return []
+
     # -- status and cancel ---------------------------------------------------------------------------------
     def status(self, job_ids: list[str]) -> dict[str, JobStatus]:
         if not job_ids:
@@ -253,10 +290,16 @@ class SlurmScheduler(Scheduler):
         try:
             output = self._run(argv)
         except SchedulerError as exc:
-            if "Invalid job id" in str(exc):  # squeue's answer when the one id it was given is forgotten
-                return {}
-            raise
-        return match_rows(parse_squeue(output), map(str, job_ids))
+            if "Invalid job id" not in str(exc):  # squeue's answer when the one id it was given is forgotten
+                raise
+            output = ""
+        answer = match_rows(parse_squeue(output), map(str, job_ids))
+        ended = [str(j) for j in job_ids if str(j) not in answer or answer[str(j)].state in store.FINAL_STATUSES]
+        for job_id, job in accounting.ask(ended).items():
+            merged = merge_accounting(job_id, answer.get(job_id), job)
+            if merged is not None:
+                answer[job_id] = merged
+        return answer
 
     def cancel(self, job_ids: list[str]) -> None:
         if job_ids:
@@ -287,12 +330,45 @@ def match_rows(rows: list[dict[str, Any]], job_ids: Any) -> dict[str, JobStatus]
             row = whole if whole is not None and whole["raw_id"] == whole["array_id"] else None
         if row is None:
             continue
-        state = STATES.get(row["state"].split()[0] if row["state"] else "", store.PENDING)
-        reason = row["reason"]
+        native = row["state"].split()[0] if row["state"] else ""
+        state = STATES.get(native, store.PENDING)
+        reason = telling(native, row["reason"])
         if row["restarts"]:
             reason = f"{reason}; restarts={row['restarts']}" if reason else f"restarts={row['restarts']}"
-        out[job_id] = JobStatus(job_id, state, exit_code=row["exit_code"], reason=reason)
+        out[job_id] = JobStatus(job_id, state, exit_code=row["exit_code"], reason=reason, native_state=native or None)
     return out
+
+
+def merge_accounting(job_id: str, live: JobStatus | None, job: accounting.Accounted) -> JobStatus | None:
+    """``squeue``'s answer completed by ``sacct``'s record, or ``sacct``'s alone for a job ``squeue`` forgot
+    (``None`` for a word mlxcore does not know: the run's record decides). ``squeue``'s word wins: sacct lags
+    behind the controller by a fraction of a second."""
+    if live is not None:
+        return dataclasses.replace(live, native_state=live.native_state or job.state, usage=job.usage,
+                                   exit_code=live.exit_code if live.exit_code is not None else job.exit_code)
+    if job.state not in STATES:
+        return None
+    # sacct's Reason is the job's last pending reason (BeginTime, None): for an ended job, say why it ended
+    reason = END_REASONS.get(job.state)
+    return JobStatus(job_id, STATES[job.state], exit_code=job.exit_code, reason=telling(job.state, reason),
+                     native_state=job.state, usage=job.usage)
+
+
+#: why a job ended, in the words squeue's reason gives while it still knows the job
+END_REASONS = {"TIMEOUT": "TimeLimit", "NODE_FAIL": "NodeDown", "OUT_OF_MEMORY": "OutOfMemory",
+               "PREEMPTED": "Preempted", "BOOT_FAIL": "BootFail", "DEADLINE": "DeadLine"}
+
+
+#: SLURM's words for a failure that is not the task's own: shown first in the run's detail
+TELLING = {"OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE"}
+
+
+def telling(native: str, reason: str | None) -> str | None:
+    """The reason shown for a job, led by SLURM's word when the failure was the cluster's (a task killed for
+    its memory records no error of its own)."""
+    if native in TELLING and (reason is None or native not in reason):
+        return f"{native}: {reason}" if reason else native
+    return reason
 
 
 def fold_array_tasks(job_ids: Any) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,9 +73,57 @@ def timeout_run(tmp_path_factory) -> Path | None:
     return logs
 
 
+@pytest.fixture(scope="session")
+def time_limited_runs(tmp_path_factory) -> dict[str, Path] | None:
+    """The logs of two jobs with a 1-minute limit and 30 s of grace that need 40 s of work, submitted as early as
+    possible: one saves checkpoints (stopped at its limit, requeued, resumed: COMPLETE), one saves none (stopped
+    at its limit, not requeued: FAILED)."""
+    try:
+        CLUSTER.ensure()
+    except RuntimeError:
+        return None
+    out = {}
+    for name, checkpoint in (("saving", "true"), ("not_saving", "false")):
+        root = tmp_path_factory.mktemp(f"time-limited-{name}")
+        out[name] = root / "logs"
+        run([sys.executable, str(TASK), "mode=work", "work=40", f"checkpoint={checkpoint}",
+             f"+mlx.logger.parent_log_dir={out[name]}", "+mlx.use_scheduler=true", "+mlx.scheduler.name=slurm",
+             "+mlx.scheduler.time=1", "+mlx.scheduler.signal_grace=30"], root)
+    return out
+
+
+LONG_FIXTURES = ("timeout_run", "time_limited_runs")
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """The tests that wait for the TIMEOUT job run last: the other tests fill its minute and a half."""
-    items.sort(key=lambda item: "timeout_run" in getattr(item, "fixturenames", ()))
+    """The tests that wait for the time-limited jobs run last, as the other tests fill their minutes; the test
+    that takes the node down runs after all of them, alone on the cluster."""
+    def order(item: pytest.Item) -> tuple[bool, bool]:
+        names = getattr(item, "fixturenames", ())
+        return "node_failure" in names, any(f in names for f in LONG_FIXTURES)
+
+    items.sort(key=order)
+
+
+@pytest.fixture
+def node_failure(slurm_cluster) -> Iterator[Callable[[], None]]:
+    """``fail()`` takes the node down (its jobs end NODE_FAIL; ReturnToService=2 brings it back at once). It
+    waits first until no other job is queued or running: every job on the node would fail with it."""
+    from mlxcore.testing import wait_until
+
+    def queue_empty() -> bool:
+        out = subprocess.run(["squeue", "-h", "-t", "PENDING,RUNNING,CONFIGURING,COMPLETING"],
+                             capture_output=True, text=True, check=True).stdout
+        return not out.strip()
+
+    wait_until(queue_empty, timeout=300, what="the other jobs to end before the node is taken down")
+
+    def fail() -> None:
+        subprocess.run(["scontrol", "update", "nodename=localhost", "state=down", "reason=mlxcore node-failure test"],
+                       check=True, capture_output=True, text=True)
+
+    yield fail
+    subprocess.run(["scontrol", "update", "nodename=localhost", "state=resume"], capture_output=True, text=True)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -84,3 +132,5 @@ def _start_timeout_job_early(request) -> None:
     minute and a half overlaps the other tests."""
     if any("test_slurm_status" in item.nodeid for item in request.session.items):
         request.getfixturevalue("timeout_run")
+    if any("test_slurm_retry" in item.nodeid for item in request.session.items):
+        request.getfixturevalue("time_limited_runs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from mlxcore import store
 from mlxcore.store import read_yaml, write_yaml
 from mlxcore.store.layout import CANCEL_MARKER
 from mlxcore.store.layout import SCHEDULER as SCHEDULER_FILE
+from mlxcore.testing import wait_until
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -36,6 +38,23 @@ def test_a_job_past_its_time_limit_is_timeout(timeout_run):
     assert "DUE TO TIME LIMIT" in (run_dir / "log.stderr").read_text()  # slurmstepd's line, in the run dir
     table = mlxcore_cli("status", str(timeout_run)).stdout
     assert "TIMEOUT" in table and "1 run(s): 1 TIMEOUT" in table
+
+
+def test_a_timeout_squeue_forgot_is_still_timeout_from_accounting(timeout_run):
+    """``squeue`` forgets a job MinJobAge (300 s in slurm-up.sh's conf) after it ended; the run's own record
+    says only INTERRUPTED. One ``sacct`` call still says TIMEOUT, and what the job used. The job ended a minute
+    and a half into the session and this test runs last: the wait is short."""
+    wait_status(timeout_run, {store.TIMEOUT, store.COMPLETE, store.FAILED, store.CANCELLED}, timeout=180)
+    job = job_id(run_dirs(timeout_run)[0])
+
+    def forgotten() -> bool:
+        out = subprocess.run(["squeue", "-h", "-t", "all", "-j", job], capture_output=True, text=True)
+        return job not in out.stdout
+
+    wait_until(forgotten, timeout=420, interval=2, what=f"squeue to forget job {job}")
+    (row,) = status_rows(timeout_run).values()
+    assert (row["status"], row["detail"], row["native_state"]) == (store.TIMEOUT, "TimeLimit", "TIMEOUT"), row
+    assert row["elapsed_s"] >= 60 and row["cpus"] >= 1, row
 
 
 def test_a_failed_run_shows_its_exit_code_and_error(launch, logs):
@@ -105,7 +124,7 @@ def test_status_asks_squeue_once_for_every_job(launch, logs, tmp_path):
     (spy / "squeue").chmod(0o755)
     result = mlxcore_cli("status", str(logs), "--json", env={"PATH": f"{spy}:{os.environ['PATH']}"})
     assert calls.read_text().count("\n") == 1, calls.read_text()
-    assert '"status": "PENDING"' in result.stdout and result.stdout.count('"PENDING"') == 6
+    assert [row["status"] for row in json.loads(result.stdout)] == [store.PENDING] * 6
     mlxcore_cli("cancel", str(logs), "--all")
     rows = wait_status(logs, {store.CANCELLED}, timeout=30)
     assert [r["status"] for r in rows.values()] == [store.CANCELLED] * 6

@@ -59,7 +59,7 @@ def test_single_job_script(tmp_path):
     scheduler = SlurmScheduler(time="02:00:00", cpus_per_task=4, mem="16G", gpus=1, partition="gpu",
                                options=["--qos=normal", "--account=ml"], signal_grace=90)
     (job,) = jobs(tmp_path, 1)
-    text = render_script(scheduler, Submission([job], job.run_dir / "script.sh", False), None)
+    text = render_script(scheduler, Submission([job], job.run_dir / "script.sh", False, token="t0k"), None)
     directives = [line for line in text.splitlines() if line.startswith("#SBATCH")]
     assert directives == [
         "#SBATCH --job-name=mlxcore-1",
@@ -73,6 +73,7 @@ def test_single_job_script(tmp_path):
         "#SBATCH --partition=gpu",
         "#SBATCH --signal=B:USR1@90",
         "#SBATCH --requeue",
+        "#SBATCH --comment=mlxcore:t0k",
         "#SBATCH --qos=normal",
         "#SBATCH --account=ml",
     ]
@@ -220,3 +221,57 @@ def test_generated_script_requeues_only_a_preempted_run_and_at_most_max_requeues
     assert run_script(SLURM_RESTART_COUNT="2") == 3  # max_requeues reached: not requeued again
     assert len(calls.read_text().splitlines()) == 2
     assert "not requeued" in (job.run_dir / "log.stderr").read_text()
+
+
+#: ``sacct -n -P -o <accounting.FIELDS> -j 2,3,4,7`` on the local SLURM 22.05 with slurmdbd: a job that completed,
+#: one that exited 3, one cancelled while running, and an array of three whose task 1 failed
+RECORDED_SACCT = """\
+2|2|COMPLETED|0:0|2||localhost|billing=1,cpu=1,node=1|None
+2.batch|2.batch|COMPLETED|0:0|2|66100K|localhost|cpu=1,mem=0,node=1|
+3|3|FAILED|3:0|1||localhost|billing=1,cpu=1,node=1|None
+3.batch|3.batch|FAILED|3:0|1|2836K|localhost|cpu=1,mem=0,node=1|
+4|4|CANCELLED by 0|0:0|4||localhost|billing=1,cpu=1,node=1|None
+4.batch|4.batch|CANCELLED|0:15|4|2804K|localhost|cpu=1,mem=0,node=1|
+7_0|9|COMPLETED|0:0|2||localhost|billing=1,cpu=1,node=1|None
+7_0.batch|9.batch|COMPLETED|0:0|2|4328K|localhost|cpu=1,mem=0,node=1|
+7_1|10|FAILED|1:0|2||localhost|billing=1,cpu=1,node=1|None
+7_1.batch|10.batch|FAILED|1:0|2|4300K|localhost|cpu=1,mem=0,node=1|
+7_2|7|COMPLETED|0:0|2||localhost|billing=1,cpu=1,node=1|None
+7_2.batch|7.batch|COMPLETED|0:0|2|4140K|localhost|cpu=1,mem=0,node=1|
+"""
+
+
+def test_parse_recorded_sacct_output():
+    from mlx_slurm.accounting import parse_sacct
+
+    jobs = parse_sacct(RECORDED_SACCT)
+    assert (jobs["2"].state, jobs["2"].exit_code, jobs["2"].usage.max_rss_bytes) == ("COMPLETED", 0, 66100 * 1024)
+    assert (jobs["3"].state, jobs["3"].exit_code) == ("FAILED", 3)
+    assert jobs["4"].state == "CANCELLED"  # "CANCELLED by 0": the word, not the uid
+    assert jobs["7_1"].state == "FAILED" and jobs["7_1"].exit_code == 1 and jobs["10"] is jobs["7_1"]
+    usage = jobs["7_0"].usage
+    assert (usage.elapsed_s, usage.cpus, usage.gpus, usage.mem_bytes, usage.nodes) == (2.0, 1, 0, None, "localhost")
+    assert usage.cpu_hours == 2 / 3600 and usage.gpu_hours == 0
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("66100K", 66100 * 1024), ("1.5G", int(1.5 * 1024**3)), ("100M", 100 * 1024**2), ("512", 512), ("", None)])
+def test_sacct_sizes(text, expected):
+    from mlx_slurm.accounting import parse_size
+
+    assert parse_size(text) == expected
+
+
+def test_a_job_squeue_forgot_takes_sacct_s_word_and_an_unknown_word_is_left_out():
+    from mlx_slurm.accounting import parse_sacct
+    from mlx_slurm.scheduler import merge_accounting
+
+    jobs = parse_sacct(RECORDED_SACCT + "12|12|OUT_OF_MEMORY|0:125|3||localhost|cpu=1,mem=100M,node=1|None\n"
+                       "13|13|NEW_WORD|0:0|3||localhost|cpu=1,node=1|None\n")
+    oom = merge_accounting("12", None, jobs["12"])
+    assert (oom.state, oom.native_state, oom.usage.mem_bytes) == ("FAILED", "OUT_OF_MEMORY", 100 * 1024**2)
+    assert oom.reason == "OUT_OF_MEMORY: OutOfMemory"  # the cluster's failure, not the task's: said first
+    assert merge_accounting("13", None, jobs["13"]) is None
+    live = JobStatus("7_1", "FAILED", exit_code=None, reason="NonZeroExitCode", native_state="FAILED")
+    merged = merge_accounting("7_1", live, jobs["7_1"])
+    assert merged.reason == "NonZeroExitCode" and merged.exit_code == 1 and merged.usage.cpus == 1

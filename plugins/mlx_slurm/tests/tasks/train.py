@@ -1,4 +1,4 @@
-"""A test task for the SLURM plugin, driven by ``mode``: ok | fail | sleep | preempt."""
+"""A test task for the SLURM plugin, driven by ``mode``: ok | fail | sleep | preempt | work."""
 
 import os
 import time
@@ -31,6 +31,19 @@ def main(ctx):
                 ctx.logger.log_checkpoint(state, log_name="ckpt")
                 return
         ctx.logger.log_checkpoint(state, log_name="ckpt")
+    if cfg.mode == "work":  # `work` seconds of steps in all, saved every second (with `checkpoint`), until stopped
+        state = ctx.logger.load_checkpoint("ckpt", default={"done": 0.0, "attempts": 0})
+        state["attempts"] += 1
+        ctx.logger.log_metrics({"attempt": state["attempts"], "start_done": state["done"]}, log_name="attempts")
+        saved = time.time()
+        while state["done"] < cfg.work:
+            time.sleep(0.1)
+            state["done"] += 0.1
+            if cfg.checkpoint and (ctx.should_stop or time.time() - saved >= 1):
+                ctx.logger.log_checkpoint(state, log_name="ckpt")
+                saved = time.time()
+            if ctx.should_stop:
+                return
     ctx.logger.log_metrics({"done": 1}, log_name="end")
 
 
