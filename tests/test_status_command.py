@@ -102,3 +102,27 @@ def test_summary_totals_each_sweep_by_status(project):
     assert groups[0]["cpu_hours"] is None and groups[0]["known"]["cpu_hours"] == 0
     table = status(project, "--summary").stdout
     assert "5 run(s) in 2 sweep(s)" in table and "gpu-hours" in table and "x=4,5" in table, table
+
+
+def test_watch_backs_off_while_nothing_changes_and_comes_back_after_a_change(capsys):
+    """The waits grow by half while the runs stay as they were (up to 30 s) and start again after a change."""
+    from types import SimpleNamespace
+
+    from mlxcore.cli.status_command import _watch
+
+    frames = [["RUNNING"]] * 10 + [["COMPLETE"]]
+    frames[5] = ["PENDING"]  # a change in the middle
+    seen = iter(frames)
+
+    def render():
+        statuses = next(seen)
+        return [SimpleNamespace(log_id=1, status=s) for s in statuses], " ".join(statuses)
+
+    waits: list[float] = []
+    _watch(render, 2.0, sleep=waits.append)
+    assert waits[:5] == [2.0, 3.0, 4.5, 6.75, 10.125] and waits[5] == 2.0  # reset by the change
+    assert waits[6] == 2.0 and waits[7] == 3.0 and len(waits) == 10
+    long = []
+    many = iter([["RUNNING"]] * 30 + [["COMPLETE"]])
+    _watch(lambda: ([SimpleNamespace(log_id=1, status=s) for s in next(many)], ""), 2.0, sleep=long.append)
+    assert max(long) == 30.0

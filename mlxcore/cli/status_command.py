@@ -167,8 +167,16 @@ def status_command(logs: Path, selection: tuple[str, ...], statuses: tuple[str, 
     _watch(lambda: snapshot(logs, ids, statuses, list(metrics)), interval)
 
 
-def _watch(render: Any, interval: float) -> None:
-    """Redraw ``render()`` until none of its runs is active; Ctrl-C ends the watch (not the runs)."""
+#: ``--watch`` waits at most this long between refreshes once nothing changes
+WATCH_MAX_INTERVAL = 30.0
+
+
+def _watch(render: Any, interval: float, sleep: Any = time.sleep) -> None:
+    """Redraw ``render()`` until none of its runs is active; Ctrl-C ends the watch (not the runs). The wait
+    between refreshes grows by half while nothing changes (up to :data:`WATCH_MAX_INTERVAL`) and is back to
+    ``interval`` after a change: a sweep watched for hours asks its scheduler a few times a minute, not 1,800
+    times an hour."""
+    waits = _Backoff(interval)
     try:
         if sys.stdout.isatty():
             from rich.live import Live
@@ -180,7 +188,7 @@ def _watch(render: Any, interval: float) -> None:
                     live.update(Text(text), refresh=True)
                     if not any(s.status in ACTIVE for s in states):
                         return
-                    time.sleep(interval)
+                    sleep(waits.next([(s.log_id, s.status) for s in states]))
         shown = None
         while True:
             states, text = render()
@@ -190,6 +198,21 @@ def _watch(render: Any, interval: float) -> None:
                 shown = key
             if not any(s.status in ACTIVE for s in states):
                 return
-            time.sleep(interval)
+            sleep(waits.next(key))
     except KeyboardInterrupt:
         pass
+
+
+class _Backoff:
+    """The next wait: ``base`` after a change, half as long again each time nothing changed, at most the cap."""
+
+    def __init__(self, base: float) -> None:
+        self.base = self.current = base
+        self.last: Any = None
+
+    def next(self, key: Any) -> float:
+        if key != self.last:
+            self.last, self.current = key, self.base
+        else:
+            self.current = min(self.current * 1.5, max(self.base, WATCH_MAX_INTERVAL))
+        return self.current
