@@ -390,3 +390,18 @@ def test_cpu_and_gpu_hours_add_up_over_attempts():
     died = [{"attempt": 1, "status": "DEAD"}]  # an attempt that died recorded nothing: the total is not known
     assert cost(1800.0, {"cpus": 4, "gpus": []}, died)["cpu_hours"] is None
     assert cost(None, {"cpus": 4}, [])["cpu_hours"] is None
+
+
+def test_a_new_attempt_clears_the_job_error_of_the_one_before(tmp_path):
+    """A job error (an attempt stopped at its time limit without a checkpoint) is about that attempt: a run
+    started again in process, where no job script clears it, must not show FAILED for it later."""
+    from mlxcore import store
+
+    run, _ = store.RunStore(tmp_path).create(store.RUNNING, {"start_timestamp": 0}, log_id=1)
+    run.set_status(store.PREEMPTED)
+    run.paths.job_error_marker.write_text("mlxcore: stopped at its time limit with no checkpoint saved\n")
+    assert store.reconcile(run.read_info(), run.root, None) == store.FAILED
+    run.set_status(store.RUNNING)
+    assert not run.paths.job_error_marker.exists()
+    run.set_status(store.PREEMPTED)
+    assert store.reconcile(run.read_info(), run.root, None) == store.PREEMPTED

@@ -137,6 +137,9 @@ class Run:
         elif marker.exists():
             marker.unlink(missing_ok=True)
             changes.touch(self.root)
+        if status == RUNNING and self.paths.job_error_marker.exists():  # about an attempt before this one
+            self.paths.job_error_marker.unlink(missing_ok=True)
+            changes.touch(self.root)
         return info
 
     def checkpointed_since(self, timestamp: Any) -> bool:
