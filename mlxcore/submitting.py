@@ -89,6 +89,11 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
     if not jobs:
         log.info("nothing to submit")
         return 0
+    try:
+        scheduler.check_capacity(len(jobs))  # all of the sweep fits in the cluster's limits, or none is sent
+    except BaseException:
+        batch.abandon()
+        raise
     env_lines = [f"export {name}={shlex.quote(value)}" for name, value in (prepared.env if prepared else {}).items()]
     job_ids: list[str] = []
     ordered = list(groups)

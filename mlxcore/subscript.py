@@ -237,6 +237,7 @@ def submit_script(path: Path, *, scheduler_name: str | None = None, logs: Path |
             spec = JobSpec(run.log_id, run.root, command, Path.cwd(), name=f"mlxcore-{run.log_id}")
             specs.append(spec)
             groups.setdefault(job.logs, []).append(spec)
+        scheduler.check_capacity(len(specs))  # all of it fits in the cluster's limits, or none is sent
     except BaseException:
         for batch in batches.values():
             batch.abandon()

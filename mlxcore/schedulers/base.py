@@ -14,6 +14,7 @@ piece                  what it does
 ``submit``             submit one :class:`Submission`, return one job id per job; by default it
                        runs ``submit_argv`` (a list, never a shell string) and ``parse_job_ids``
                        (raises quoting the raw output): implement those two, or ``submit`` alone
+``check_capacity``     refuse a sweep the cluster's per-user limits would refuse part way; default: none
 ``find_submitted``     after a submit error that may hide an accepted job (a lost reply), the job ids
                        of this submission if the scheduler has it; default: cannot tell (``None``)
 ``status``             one batched query for many job ids, in the status words below (required)
@@ -265,6 +266,15 @@ class Scheduler(ABC):
         """Whether a submit error passes (see :attr:`transient_submit_errors`)."""
         text = str(error).lower()
         return any(word.lower() in text for word in self.transient_submit_errors)
+
+    def check_capacity(self, jobs: int) -> None:
+        """Refuse, before anything is submitted, a sweep of ``jobs`` jobs (array tasks counted one by one) that
+        the cluster's limits for this user would refuse part way (SLURM's MaxSubmitJobs): the arrays before
+        the refused one would run while the rest never would. Default: no limit known.
+
+        :raises SubmissionError: naming the limit, what is queued already and how many jobs fit.
+        """
+        return None
 
     def find_submitted(self, submission: Submission) -> list[str] | None:
         """The job ids of ``submission`` if the scheduler accepted it although its submit command failed (a

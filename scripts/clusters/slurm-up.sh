@@ -250,8 +250,7 @@ else
 fi
 
 # --- 4. accounting: MariaDB + slurmdbd --------------------------------------------------
-# Before slurmctld, which registers the cluster in slurmdbd when it starts (no sacctmgr
-# setup needed: AccountingStorageEnforce is unset, so no associations either).
+# Before slurmctld, which reads the associations and QOS from slurmdbd when it starts.
 if ((ACCOUNTING)); then
     t=$EPOCHREALTIME
     PHASE_LOGS=()
@@ -321,6 +320,12 @@ EOF
         sleep 0.05
     done
     verify_pids mariadbd slurmdbd
+    # A QOS with a per-user submit limit, which the tests of mlxcore's capacity check submit
+    # to (--qos=mlxcore-limited); slurm.conf enforces limits, so every submitting user needs
+    # an association: adding the cluster now (slurmctld would do it at start) gives root its.
+    sacctmgr -i add cluster ci >/dev/null
+    sacctmgr -i add qos mlxcore-limited MaxSubmitJobsPerUser=4 >/dev/null
+    sacctmgr -i modify user root set qos+=mlxcore-limited >/dev/null
     log "slurmdbd listening after $(since "$t") s"
 fi
 
@@ -335,7 +340,9 @@ real_mem=$((hw_mem > 2048 ? hw_mem - 1024 : hw_mem / 2))
 if ((ACCOUNTING)); then
     accounting_conf="# slurmdbd (section 4 of slurm-up.sh) stores every job: sacct works.
 AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=localhost"
+AccountingStorageHost=localhost
+# Association and QOS limits are enforced (root's association is made in section 4).
+AccountingStorageEnforce=limits,qos"
 else
     accounting_conf="# SLURM_CI_ACCOUNTING=0: no slurmdbd, so sacct fails (\"Slurm accounting storage is
 # disabled\", rc 1): use scontrol/squeue, or the jobcomp file (one line per finished job).

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mlxcore.errors import SchedulerError
@@ -119,8 +118,17 @@ def parse_sacct(output: str) -> dict[str, Accounted]:
     return jobs
 
 
-def sacct_argv(bases: Iterable[str]) -> list[str]:
-    return ["sacct", "-n", "-P", "-o", ",".join(FIELDS), "-j", ",".join(bases)]
+#: above this many distinct jobs, ``sacct`` is asked about this user's jobs of the last
+#: :data:`WINDOW_DAYS` days instead of a ``-j`` list (which would near the kernel's 128 KiB limit on one argument)
+MAX_LISTED_JOBS = 2000
+WINDOW_DAYS = 60
+
+
+def sacct_argv(bases: list[str]) -> list[str]:
+    argv = ["sacct", "-n", "-P", "-o", ",".join(FIELDS)]
+    if len(bases) > MAX_LISTED_JOBS:
+        return [*argv, "-S", f"now-{WINDOW_DAYS}days"]
+    return [*argv, "-j", ",".join(bases)]
 
 
 def ask(job_ids: list[str]) -> dict[str, Accounted]:

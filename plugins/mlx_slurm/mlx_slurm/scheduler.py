@@ -42,7 +42,7 @@ from mlxcore.errors import ConfigError, SchedulerError, SubmissionError
 from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_command
 from mlxcore.schedulers.submission import array_tasks_dir
 
-from . import accounting
+from . import accounting, limits
 from .environment import SlurmJobEnvironment
 
 log = logging.getLogger(__name__)
@@ -260,6 +260,9 @@ class SlurmScheduler(Scheduler):
         if submission.array:
             return [f"{job_id}_{index}" for index in range(len(submission.jobs))]
         return [job_id]
+
+    def check_capacity(self, jobs: int) -> None:
+        limits.check(jobs, self.native_options)
 
     def find_submitted(self, submission: Submission) -> list[str] | None:
         """The jobs of ``submission`` SLURM accepted although sbatch failed, by the comment they carry; ``None``

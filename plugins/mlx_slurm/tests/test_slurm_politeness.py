@@ -88,3 +88,24 @@ def test_a_final_refusal_is_reported_once_and_leaves_no_run(launch, logs, faulty
     assert result.returncode != 0 and calls.read_text().count("\n") == 1
     assert result.stderr.count("Invalid partition name specified") == 1, result.stderr
     assert "trying again" not in result.stderr and run_dirs(logs) == []
+
+
+def test_a_sweep_over_the_per_user_submit_limit_is_refused_whole(launch, logs):
+    """QOS ``mlxcore-limited`` (slurm-up.sh) lets a user queue 4 jobs, array tasks counted one by one. A sweep
+    SLURM would refuse part way is refused before anything is written; one that fits goes."""
+    limited = "+mlx.scheduler.options=['--qos=mlxcore-limited',--hold]"
+    # three arrays of at most 2: SLURM alone would take the first two and refuse the third
+    refused = launch("x=1,2,3,4,5", limited, "+mlx.scheduler.max_array_size=2", check=False)
+    assert refused.returncode != 0 and run_dirs(logs) == []
+    queued = subprocess.run(["squeue", "-h", "-q", "mlxcore-limited"], capture_output=True, text=True).stdout
+    assert not queued.strip(), queued  # nothing of it reached SLURM
+    assert "MaxSubmitJobsPerUser of QOS mlxcore-limited is 4 and you have 0 queued" in refused.stderr, refused.stderr
+    assert "nothing was submitted" in refused.stderr
+    launch("x=1,2,3", limited)
+    again = launch("x=4,5", limited, check=False)
+    assert again.returncode != 0 and "you have 3 queued: 1 more fit" in again.stderr, again.stderr
+    assert len(run_dirs(logs)) == 3
+    direct = subprocess.run(["sbatch", "--qos=mlxcore-limited", "--hold", "--array=0-1", "--wrap", "true"],
+                            capture_output=True, text=True)
+    assert direct.returncode != 0 and "QOSMaxSubmitJobPerUserLimit" in direct.stderr  # what SLURM itself says
+    subprocess.run(["scancel", *[job_id(d) for d in run_dirs(logs)]], check=True)

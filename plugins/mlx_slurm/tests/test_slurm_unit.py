@@ -275,3 +275,20 @@ def test_a_job_squeue_forgot_takes_sacct_s_word_and_an_unknown_word_is_left_out(
     live = JobStatus("7_1", "FAILED", exit_code=None, reason="NonZeroExitCode", native_state="FAILED")
     merged = merge_accounting("7_1", live, jobs["7_1"])
     assert merged.reason == "NonZeroExitCode" and merged.exit_code == 1 and merged.usage.cpus == 1
+
+
+def test_sacct_is_asked_by_list_or_by_time_window_for_very_many_jobs():
+    from mlx_slurm.accounting import MAX_LISTED_JOBS, sacct_argv
+
+    assert sacct_argv(["7", "9"])[-2:] == ["-j", "7,9"]
+    many = sacct_argv([str(i) for i in range(MAX_LISTED_JOBS + 1)])
+    assert "-j" not in many and many[-2] == "-S" and len(" ".join(many)) < 200
+
+
+@pytest.mark.parametrize(("options", "qos"), [
+    (["--qos=gpu"], "gpu"), (["--qos gpu"], "gpu"), (["-q gpu"], "gpu"), (["-qgpu"], "gpu"),
+    (["--account=ml", "--qos=low"], "low"), (["--account=ml"], None), ([], None)])
+def test_the_qos_a_submission_asks_for(options, qos):
+    from mlx_slurm.limits import qos_of
+
+    assert qos_of(options) == qos
