@@ -80,7 +80,38 @@ def test_retries_end_and_the_last_error_is_raised(tmp_path):
     assert scheduler.calls == 4 and waits == [40.0, 60.0, 60.0]  # each wait at most 60 s
 
 
-@pytest.mark.parametrize("options", [{"submit_retries": -1}, {"submit_backoff": "soon"}, {"submit_backoff": 1e6}])
+@pytest.mark.parametrize("options", [{"submit_retries": -1}, {"submit_backoff": "soon"}, {"submit_backoff": 1e6},
+                                     {"submit_rate": 0}, {"submit_rate": True}])
 def test_bad_retry_settings_are_one_line_errors(options):
     with pytest.raises(ConfigError, match="mlx.scheduler.submit_"):
         Flaky([], **options)
+
+
+def test_submissions_keep_to_the_submit_rate(tmp_path):
+    """``submit_rate: 20``: one job per point (no arrays) starts a submission every 50 ms at most."""
+    import time
+
+    from mlxcore.schedulers.submission import submit_jobs
+    from mlxcore.store import RunStore
+
+    class Timed(Flaky):
+        def __init__(self, **options):
+            super().__init__([], **options)
+            self.times: list[float] = []
+
+        def submit(self, submission):
+            self.times.append(time.monotonic())
+            return super().submit(submission)
+
+    store = RunStore(tmp_path / "logs")
+    jobs = []
+    for _ in range(5):
+        run, _lease = store.create("SUBMITTED", {})
+        jobs.append(JobSpec(run.log_id, run.root, ["true"], tmp_path, f"j{run.log_id}"))
+    scheduler = Timed(submit_rate=20, array=False)
+    submit_jobs(scheduler, jobs, tmp_path / "logs")
+    gaps = [b - a for a, b in zip(scheduler.times, scheduler.times[1:])]
+    assert len(gaps) == 4 and min(gaps) >= 0.049, gaps
+    unpaced = Timed(array=False)
+    submit_jobs(unpaced, jobs, tmp_path / "logs")
+    assert unpaced.times[-1] - unpaced.times[0] < 0.15  # no rate: no wait

@@ -188,8 +188,8 @@ class Scheduler(ABC):
 
     def __init__(self, **options: Any) -> None:
         generic_names = {f.name for f in dataclasses.fields(GenericOptions)}
-        valid = {"options", "array", "signal_grace", "submit_retries", "submit_backoff", *generic_names,
-                 *self.extra_options}
+        valid = {"options", "array", "signal_grace", "submit_retries", "submit_backoff", "submit_rate",
+                 *generic_names, *self.extra_options}
         for key in options:
             if key not in valid:
                 raise UnknownChoiceError(f"{self.name} scheduler option", key, valid)
@@ -214,6 +214,12 @@ class Scheduler(ABC):
         if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff <= 600:
             raise ConfigError(f"mlx.scheduler.submit_backoff must be seconds between 0 and 600, got {backoff!r}")
         self.submit_backoff = float(backoff)
+        #: at most this many submit commands a second (a sweep of one job per point on a shared login node)
+        rate = options.get("submit_rate")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
+            raise ConfigError(f"mlx.scheduler.submit_rate must be a positive number of submissions a second, "
+                              f"got {rate!r}")
+        self.submit_rate: float | None = None if rate is None else float(rate)
         own = {k: v for k, v in options.items() if k in self.extra_options}
         self.options: dict[str, Any] = {**self.extra_options, **own}
 

@@ -50,9 +50,11 @@ def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_l
     scheduler.check_available()
     job_ids: list[str] = []
     pending = list(jobs)
+    pace = _Pace(scheduler.submit_rate)
     try:
         for group in chunks(jobs, scheduler):
             submission = _prepare(scheduler, group, parent, setup_lines)
+            pace.wait()
             try:
                 ids = submit_patiently(scheduler, submission)
             except BaseException:
@@ -74,6 +76,24 @@ def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_l
             abandon([job.run_dir for job in pending])
         raise
     return job_ids
+
+
+class _Pace:
+    """Waits so that submissions start at most ``rate`` a second (no wait when ``rate`` is ``None``)."""
+
+    def __init__(self, rate: float | None, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.sleep = sleep
+        self.last: float | None = None
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if self.last is not None and self.interval:
+            delay = self.last + self.interval - now
+            if delay > 0:
+                self.sleep(delay)
+                now += delay
+        self.last = now
 
 
 def submit_patiently(scheduler: Scheduler, submission: Submission, sleep: Callable[[float], None] = time.sleep
