@@ -149,6 +149,9 @@ class LocalScheduler(Scheduler):
         return out
 
     def cancel(self, job_ids: list[str]) -> None:
+        # every marker first, then the kills: a killed job frees a slot at once, and a queued job of this very
+        # cancel must not start in it before its marker is there
+        targets = []
         for job_id in job_ids:
             pool_pid, _, key = job_id.partition(".")
             state = state_root() / pool_pid
@@ -156,6 +159,8 @@ class LocalScheduler(Scheduler):
                 continue
             (state / "cancel").mkdir(exist_ok=True)
             (state / "cancel" / key).touch()
+            targets.append((state, key))
+        for state, key in targets:
             pid_file = state / f"{key}.pid"
             if pid_file.exists():
                 try:
