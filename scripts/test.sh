@@ -6,8 +6,7 @@
 # first checks the code with ruff and mypy (configured in pyproject.toml; a few seconds, so a lint or type error
 # fails before any test runs); starts a real one-node SLURM and OAR on localhost when their plugins are present
 # (scripts/clusters/, root only) and stops them, by the PIDs they recorded, when the tests end; then runs pytest
-# over the core and every plugin, each cluster's tests in a pytest of their own at the same time as the rest.
-# Extra arguments go to every pytest. With CI=true the cluster tests never skip: a
+# over the core and every plugin. Extra arguments go to pytest. With CI=true the cluster tests never skip: a
 # cluster that cannot start is a failure.
 set -euo pipefail
 source "$(dirname "$0")/venv.sh"
@@ -88,34 +87,4 @@ start_cluster() {  # start_cluster NAME: a real cluster for plugins/mlx_NAME's t
 [ -d plugins/mlx_slurm ] && start_cluster slurm
 [ -d plugins/mlx_oar ] && start_cluster oar
 
-# Each cluster's tests run in a pytest of their own, beside the core's and the other plugins' tests: they
-# mostly wait on their cluster (time limits, requeues), so running them one after the other took twice as
-# long. Each suite's output goes to its own log, shown once every suite has ended.
-suite_logs=$(mktemp -d)
-trap 'cleanup; rm -rf "$suite_logs"' EXIT
-suite_names=()
-suite_pids=()
-run_suite() {  # run_suite NAME DIR...: pytest over DIR... in the background
-    local name=$1
-    shift
-    "$PY" -m pytest "$@" >"$suite_logs/$name.log" 2>&1 &
-    suite_names+=("$name")
-    suite_pids+=($!)
-}
-own_dirs=(tests)
-for dir in "${plugin_dirs[@]}"; do
-    case "$dir" in
-        plugins/mlx_slurm/tests | plugins/mlx_oar/tests) run_suite "$(basename "${dir%/tests}")" "$dir" "$@" ;;
-        *) own_dirs+=("$dir") ;;
-    esac
-done
-run_suite core "${own_dirs[@]}" "$@"
-failed=0
-for i in "${!suite_pids[@]}"; do
-    code=0
-    wait "${suite_pids[$i]}" || code=$?
-    echo "test.sh: == ${suite_names[$i]} (exit $code)"
-    cat "$suite_logs/${suite_names[$i]}.log"
-    [ "$code" -eq 0 ] || failed=1
-done
-exit "$failed"
+"$PY" -m pytest tests "${plugin_dirs[@]}" "$@"
