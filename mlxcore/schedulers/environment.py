@@ -54,6 +54,9 @@ CPUS_VARIABLE = "MLXCORE_CPUS"
 SUBMIT_PYTHON_VARIABLE = "MLXCORE_SUBMIT_PYTHON"
 #: the run's job ids (one line per attempt, :meth:`mlxcore.store.Run.job_ids`) as the job script spells it
 JOB_IDS_PATH = f'"$run_dir/{layout.METADATA}/{layout.JOB_IDS}"'
+#: the store's job error marker as the job script spells it: one line from a job that could not start its task
+#: or was not requeued; the run then shows FAILED with it (:mod:`mlxcore.store.reconcile`)
+JOB_ERROR_PATH = f'"$run_dir/{layout.METADATA}/{layout.JOB_ERROR_MARKER}"'
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SIGNAL = re.compile(r"[A-Z][A-Z0-9]*|[0-9]+")

@@ -38,12 +38,11 @@ from .. import store
 from ..settings_checks import duration_seconds
 from ..store import layout
 from .base import JobSpec, Scheduler, Submission
-from .environment import SCHEDULER_VARIABLE, SUBMIT_PYTHON_VARIABLE
+from .environment import JOB_ERROR_PATH, SCHEDULER_VARIABLE, SUBMIT_PYTHON_VARIABLE
 
 FORWARDED_SIGNALS = ("USR1", "USR2", "TERM", "INT")
 #: where the job script finds the store's preemption marker, relative to ``$run_dir``
 _PREEMPTED = f"{layout.METADATA}/{layout.PREEMPTED_MARKER}"
-_JOB_ERROR = f"{layout.METADATA}/{layout.JOB_ERROR_MARKER}"
 _NO_CHECKPOINT = ("mlxcore: stopped at its time limit with no checkpoint saved since this attempt began: not "
                   "requeued, as it would only reach the limit again (save checkpoints with log_checkpoint, or give "
                   "the job more time)")
@@ -61,7 +60,7 @@ def interpreter_lines() -> list[str]:
         "fi",
         'if [ "${command[0]:0:1}" = / ] && [ ! -x "${command[0]}" ]; then',
         f'  message="{missing}"',
-        f'  echo "$message" >&2; echo "$message" >"$run_dir/{_JOB_ERROR}"; exit 127',
+        f'  echo "$message" >&2; echo "$message" >{JOB_ERROR_PATH}; exit 127',
         "fi",
     ]
 
@@ -88,7 +87,7 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
         f"cd {workdir} || exit 2",
         f"export {SCHEDULER_VARIABLE}={shlex.quote(scheduler.name)}",
         *environment.export_lines(),
-        f'rm -f "$run_dir/{_JOB_ERROR}"',
+        f'rm -f {JOB_ERROR_PATH}',
         *interpreter_lines(),
     ]
     if submission.setup_lines:  # the user's own lines (module load, source venv, export): not under set -u,
@@ -116,7 +115,7 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
                   # the same limit: not requeued, and the run shows FAILED with this line (mlxcore.store.reconcile)
                   f'  if [ -n "$at_time_limit" ] && ! grep -qx {layout.CHECKPOINTED} "$run_dir/{_PREEMPTED}"; then',
                   f'    message="{_NO_CHECKPOINT}"',
-                  f'    echo "$message" >&2; echo "$message" >"$run_dir/{_JOB_ERROR}"',
+                  f'    echo "$message" >&2; echo "$message" >{JOB_ERROR_PATH}',
                   "  else",
                   *(f"    {line}" for line in requeue),
                   "  fi",

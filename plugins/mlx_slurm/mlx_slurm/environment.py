@@ -14,10 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlxcore.schedulers.base import Submission
-from mlxcore.schedulers.environment import STARTED_BECAUSE_VARIABLE, JobEnvironment
-from mlxcore.store.layout import JOB_ERROR_MARKER, METADATA
-
-JOB_ERROR = f"{METADATA}/{JOB_ERROR_MARKER}"
+from mlxcore.schedulers.environment import JOB_ERROR_PATH, STARTED_BECAUSE_VARIABLE, JobEnvironment
 
 
 @dataclass
@@ -55,7 +52,7 @@ class SlurmJobEnvironment(JobEnvironment):
             f'  if [ "$failures" -gt {limit} ]; then message="{failed}"',
             f'  elif [ -z "$ends" ] && [ "$SLURM_RESTART_COUNT" -gt {restarts} ]; then message="{restarted}"',
             '  else message=""; fi',
-            f'  if [ -n "$message" ]; then echo "$message" >&2; echo "$message" >"$run_dir/{JOB_ERROR}"; exit 1; fi',
+            f'  if [ -n "$message" ]; then echo "$message" >&2; echo "$message" >{JOB_ERROR_PATH}; exit 1; fi',
             "fi",
         ]
 
