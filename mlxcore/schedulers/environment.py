@@ -16,6 +16,7 @@ piece                     default                                         exampl
 ``attempt_lines``         nothing                                         :func:`record_attempt` (OAR)
 ``requeue_lines``         nothing: a preempted run stays PREEMPTED        ``scontrol requeue`` (SLURM)
 ``time_limit_lines``      ran at least limit - grace - 60 s               (a query of the time left)
+``failure_lines``         nothing: a failed attempt stays failed          resubmit after an OOM kill (SLURM)
 ========================  ==============================================  ====================================
 
 The shell lines a job environment returns run inside the job script, where ``run_dir`` (the run directory)
@@ -161,6 +162,12 @@ class JobEnvironment:
     def requeue_lines(self, submission: Submission) -> list[str]:
         """Lines run when the task's run ended PREEMPTED (it got the stop signal, saved and returned), before
         the script exits with ``code``: how the scheduler brings the job back. Default: none."""
+        return []
+
+    def failure_lines(self, submission: Submission) -> list[str]:
+        """Lines run when the task exited with a non-zero ``code`` other than the preempted one, before the
+        script exits with it: a scheduler that can tell a failure a new attempt may fix (killed for its memory)
+        sends the attempt again here, in the same run directory. Default: none."""
         return []
 
 

@@ -22,6 +22,8 @@ line ``index - first_index + 1`` of an argument file). The body then:
   (:meth:`~mlxcore.schedulers.environment.JobEnvironment.time_limit_lines`) and the marker says no checkpoint
   was saved since the attempt began: such a job would only reach its limit again, so it leaves a job error
   and the run shows FAILED;
+- when the task failed (any other non-zero exit), runs the environment's ``failure_lines``: how a scheduler
+  sends again an attempt it ended for a reason a new attempt can fix (SLURM: killed for its memory);
 - exits with the task's own exit code.
 
 The script reads no YAML: the marker file is what the store writes for it.
@@ -119,9 +121,14 @@ def render_script(scheduler: Scheduler, submission: Submission, args_file: Path 
                   "  else",
                   *(f"    {line}" for line in requeue),
                   "  fi",
-                  "fi", 'exit "$code"']
+                  "fi"]
     else:
-        lines.append("exit $?")
+        lines.append("code=$?")
+    failure = environment.failure_lines(submission)
+    if failure:  # a failed attempt the scheduler may send again (SLURM, after an out-of-memory kill)
+        lines += [f'if [ "$code" -ne 0 ] && [ "$code" -ne {store.PREEMPTED_EXIT_CODE} ]; then',
+                  *(f"  {line}" for line in failure), "fi"]
+    lines.append('exit "$code"')
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 #: the fields of an ended attempt kept in ``history`` when the run starts again
 ATTEMPT_FIELDS = ("status", "start_time", "end_time", "attempt", "error", "scheduler_job_id", "scheduler",
-                  "duration_s", "allocation", "attempt_cpu_hours", "attempt_gpu_hours", "started_because")
+                  "duration_s", "allocation", "attempt_cpu_hours", "attempt_gpu_hours", "started_because",
+                  "resources")
 
 
 class Run:
@@ -166,6 +167,14 @@ class Run:
     def clear_cancel_request(self) -> None:
         changes.touch(self.root)
         self.paths.cancel_marker.unlink(missing_ok=True)
+        changes.touch(self.root)
+
+    def record_job_error(self, text: str) -> None:
+        """Leave the job error marker for the run's last attempt: one line from whoever ended or refused that
+        attempt outside the task (the job script, a scheduler's resubmission); the run then shows FAILED with
+        it until it runs again (:mod:`.reconcile`)."""
+        changes.touch(self.root)
+        write_atomic(self.paths.job_error_marker, text.strip().splitlines()[0][:500] + "\n")
         changes.touch(self.root)
 
     def record_submission(self, record: dict[str, Any]) -> None:

@@ -23,12 +23,19 @@ readonly DB_DATADIR=/var/lib/mysql
 readonly DB_SOCKET=/run/mysqld/mysqld.sock
 readonly DB_NAME=slurm_acct_db
 readonly DBD_PORT=6819
+readonly CGROUP_CONF=/etc/slurm/cgroup.conf # written only with memory enforcement
+readonly MEMCG=/sys/fs/cgroup/memory        # cgroup v1's memory controller
 
 TIMEOUT=${SLURM_CI_TIMEOUT:-60}    # seconds, for each daemon, "node idle" and the smoke job
 CPUS=${SLURM_CI_CPUS:-8}           # CPUs advertised by the node (config_overrides)
 KEEP_ON_FAILURE=${SLURM_CI_KEEP_ON_FAILURE:-0}
 ACCOUNTING=${SLURM_CI_ACCOUNTING:-1} # 1: slurmdbd + MariaDB, sacct works; 0: no accounting
 SACCT_TIMEOUT=10                   # seconds for sacct to show the smoke job as COMPLETED
+# Memory enforcement: "cgroup" (a job above its --mem is killed by the kernel and ends
+# OUT_OF_MEMORY), "none" (--mem is only bookkeeping), or "auto" (default): cgroup where the
+# machine has a writable cgroup v1 memory controller (Slurm 22.05 on Debian 12 cannot
+# enforce memory through a cgroup v2 without systemd), else none, said once.
+MEMORY=${SLURM_CI_MEMORY:-auto}
 
 PACKAGES=(slurmctld slurmd slurm-client munge)
 DAEMONS=(slurmctld slurmd) # checked while we wait; the accounting ones are added below
@@ -42,6 +49,27 @@ fi
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 START=$EPOCHREALTIME
+
+# memcg_usable: cgroup v1's memory controller is mounted here and we may create groups in it.
+memcg_usable() {
+    [[ $(stat -fc %T "$MEMCG" 2>/dev/null) == cgroupfs ]] || return 1
+    local probe="$MEMCG/slurm-ci-probe.$$"
+    mkdir "$probe" 2>/dev/null || return 1
+    rmdir "$probe"
+}
+case $MEMORY in
+auto) if memcg_usable; then MEMORY=cgroup; else MEMORY=none; fi ;;
+cgroup) memcg_usable || {
+    echo "slurm-up: SLURM_CI_MEMORY=cgroup, but $MEMCG is not a writable cgroup v1 memory" \
+        "controller here (read-only /sys/fs/cgroup, or cgroup v2 only); use SLURM_CI_MEMORY=none" >&2
+    exit 1
+} ;;
+none) ;;
+*)
+    echo "slurm-up: SLURM_CI_MEMORY must be auto (default), cgroup or none, not '$MEMORY'" >&2
+    exit 1
+    ;;
+esac
 
 log() { echo "slurm-up: $*"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
@@ -163,6 +191,12 @@ if [[ -e $RUN_DIR/ready ]] &&
         echo "slurm-up: ERROR: the cluster is already up with accounting $( ((up_accounting)) && echo on || echo off)," \
             "but SLURM_CI_ACCOUNTING=$ACCOUNTING asks for it $( ((ACCOUNTING)) && echo on || echo off);" \
             "run slurm-down.sh first" >&2
+        exit 1
+    fi
+    if grep -qxF TaskPlugin=task/cgroup "$CONF" 2>/dev/null; then up_memory=cgroup; else up_memory=none; fi
+    if [[ $up_memory != "$MEMORY" ]]; then
+        echo "slurm-up: ERROR: the cluster is already up with memory enforcement $up_memory, but" \
+            "SLURM_CI_MEMORY asks for $MEMORY; run slurm-down.sh first" >&2
         exit 1
     fi
     if ((!ACCOUNTING)); then
@@ -349,6 +383,34 @@ else
 AccountingStorageType=accounting_storage/none"
 fi
 
+if [[ $MEMORY == cgroup ]]; then
+    # cgroup.conf first: slurmd reads it at start. Only the memory of each job is constrained.
+    if [[ -e $CGROUP_CONF ]] && ! grep -qxF "$MARKER" "$CGROUP_CONF"; then
+        fail "$CGROUP_CONF exists and was not written by this script: not overwriting it"
+    fi
+    cat >"$CGROUP_CONF.tmp" <<EOF
+$MARKER
+CgroupPlugin=cgroup/v1
+ConstrainRAMSpace=yes
+ConstrainSwapSpace=no
+ConstrainCores=no
+ConstrainDevices=no
+EOF
+    mv -f "$CGROUP_CONF.tmp" "$CGROUP_CONF"
+    memory_conf="# SLURM_CI_MEMORY=cgroup: memory is a consumable resource and each job's --mem a real
+# limit: the kernel kills a job above it, which ends OUT_OF_MEMORY (0:125). A job without
+# --mem gets DefMemPerCPU per CPU (node memory / CPUs, so $CPUS one-CPU jobs still fit).
+TaskPlugin=task/cgroup
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=$((real_mem / CPUS))"
+else
+    if [[ -e $CGROUP_CONF ]] && grep -qxF "$MARKER" "$CGROUP_CONF"; then rm -f "$CGROUP_CONF"; fi
+    memory_conf="# SLURM_CI_MEMORY=none: no cgroups (works in containers); --mem is bookkeeping only.
+# Not CR_Core_Memory: without DefMemPerCPU each job would take all node memory (1 job at a time).
+TaskPlugin=task/none
+SelectTypeParameters=CR_Core"
+fi
+
 cat >"$CONF.tmp" <<EOF
 $MARKER
 # One node called "localhost", everything runs as root. Do not edit: rewritten on every start.
@@ -362,12 +424,9 @@ CredType=cred/munge
 # A requeued job waits cred_expire+1 s before it may run again (default 120 -> 121 s).
 AuthInfo=cred_expire=10
 MpiDefault=none
-# No cgroups: no cgroup.conf, works in containers.
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
 SelectType=select/cons_tres
-# Not CR_Core_Memory: without DefMemPerCPU each job would take all node memory (1 job at a time).
-SelectTypeParameters=CR_Core
+$memory_conf
 SchedulerType=sched/backfill
 # Defaults (3/30/60 s) leave the node idle for seconds between jobs.
 SchedulerParameters=batch_sched_delay=0,bf_interval=1,sched_interval=5
@@ -464,4 +523,8 @@ if ((ACCOUNTING)); then
 fi
 
 date -u +%FT%TZ >"$RUN_DIR/ready"
-log "cluster ready in $(since "$START") s"
+if [[ $MEMORY == none ]]; then
+    log "memory is not enforced (SLURM_CI_MEMORY=none, or no writable cgroup v1 memory" \
+        "controller): a job above its --mem is not killed, so OUT_OF_MEMORY cannot happen here"
+fi
+log "cluster ready in $(since "$START") s (memory enforcement: $MEMORY)"

@@ -11,10 +11,15 @@ resumes in the same run directory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
 
 from mlxcore.schedulers.base import Submission
 from mlxcore.schedulers.environment import JOB_ERROR_PATH, STARTED_BECAUSE_VARIABLE, JobEnvironment
+
+from .retry import KILLED, RetryPolicy
 
 
 @dataclass
@@ -30,6 +35,8 @@ class SlurmJobEnvironment(JobEnvironment):
     max_requeues: int = 20
     #: SLURM requeues a ``--requeue`` job whose node failed; after this many node failures it is not run again
     max_node_failures: int = 3
+    #: which failed attempts the job sends again, and with what memory (:mod:`mlx_slurm.retry`)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def attempt_lines(self) -> list[str]:
         """On a restart, ask accounting how the attempts before ended (``NODE_FAIL``, ``PREEMPTED``, ...): the
@@ -70,3 +77,15 @@ class SlurmJobEnvironment(JobEnvironment):
             f'  echo "mlxcore: run preempted {limit} times already (mlx.scheduler.max_requeues): not requeued" >&2',
             "fi",
         ]
+
+    def failure_lines(self, submission: Submission) -> list[str]:
+        """A task killed by the kernel for its memory (exit 137), or, when asked, one that failed, is sent
+        again by :mod:`mlx_slurm.retry`, run with the interpreter that submitted the job."""
+        if not self.retry.active:
+            return []
+        policy = json.dumps(asdict(self.retry), sort_keys=True)
+        command = shlex.join([sys.executable, "-m", "mlx_slurm.retry", policy, str(submission.script)])
+        condition = "true" if self.retry.failed else f'[ "$code" -eq {KILLED} ]'
+        return [f'if {condition}; then',
+                f'  {command} "$run_dir" "$code" || echo "mlxcore: could not resubmit the failed attempt" >&2',
+                "fi"]

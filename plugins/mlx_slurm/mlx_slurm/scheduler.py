@@ -44,6 +44,7 @@ from mlxcore.schedulers.submission import array_tasks_dir
 
 from . import accounting, limits
 from .environment import SlurmJobEnvironment
+from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class SlurmScheduler(Scheduler):
         "requeue": True,  #: submit with --requeue, and requeue the job when its run ends PREEMPTED
         "max_requeues": 20,  #: stop requeueing after this many restarts (SLURM_RESTART_COUNT)
         "max_node_failures": 3,  #: a job whose node failed more often is not run again (SLURM requeues it)
+        "retry": None,  #: failed attempts sent again: out_of_memory, memory_factor, max_mem, failed (.retry)
         "signal": "USR1",  #: sent to the job script ``signal_grace`` seconds before the time limit (B:)
         "array_throttle": None,  #: at most this many array tasks at once (``--array=0-N%throttle``)
         "max_array_size": None,  #: split arrays larger than this (default: the cluster's MaxArraySize)
@@ -185,6 +187,7 @@ class SlurmScheduler(Scheduler):
             raise ConfigError(f"mlx.scheduler.signal must be a signal name like USR1, got {signal!r}")
         self.signal = signal[3:] if signal and signal.startswith("SIG") else signal
         self.max_array_size = self.options["max_array_size"]
+        self.retry = RetryPolicy.from_option(self.options["retry"])
 
     # -- availability and cluster limits -------------------------------------------------------------------
     def check_available(self) -> None:
@@ -245,7 +248,7 @@ class SlurmScheduler(Scheduler):
     def job_environment(self) -> SlurmJobEnvironment:
         return SlurmJobEnvironment(checkpoint_signal=self.signal, requeue=bool(self.options["requeue"]),
                                    max_requeues=int(self.options["max_requeues"]),
-                                   max_node_failures=int(self.options["max_node_failures"]))
+                                   max_node_failures=int(self.options["max_node_failures"]), retry=self.retry)
 
     # -- submission ----------------------------------------------------------------------------------------
     def submit_argv(self, submission: Submission) -> list[str]:

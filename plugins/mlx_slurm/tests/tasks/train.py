@@ -1,4 +1,4 @@
-"""A test task for the SLURM plugin, driven by ``mode``: ok | fail | sleep | preempt | work."""
+"""A test task for the SLURM plugin, driven by ``mode``: ok | fail | sleep | preempt | work | hog."""
 
 import os
 import time
@@ -44,6 +44,12 @@ def main(ctx):
                 saved = time.time()
             if ctx.should_stop:
                 return
+    if cfg.mode == "hog":  # hold `hog` MB (every page written) for a moment: over its --mem, the kernel kills it
+        ctx.logger.log_metrics({"mem": os.environ.get("SLURM_MEM_PER_NODE"), "job_id": os.environ.get("SLURM_JOB_ID"),
+                                "because": os.environ.get("MLXCORE_STARTED_BECAUSE")}, log_name="attempts")
+        block = bytearray(b"\x01") * (cfg.hog * 1024 * 1024)
+        time.sleep(0.5)
+        del block
     ctx.logger.log_metrics({"done": 1}, log_name="end")
 
 
