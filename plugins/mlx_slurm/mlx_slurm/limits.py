@@ -6,6 +6,10 @@ SLURM counts every array task against ``MaxSubmitJobs`` (of the user's associati
 the refused one run, the rest never. So the limits are read before anything is sent (``sacctmgr``, one call
 each) and a sweep that does not fit is refused whole, with the numbers. Limits are enforced only when the
 cluster says so (``AccountingStorageEnforce`` with ``limits``); without accounting there is nothing to read.
+
+The cluster itself holds at most ``MaxJobCount`` job records (every user's, ended jobs included until
+``MinJobAge`` passed; a pending array is one record until its tasks start): beyond it sbatch fails with
+"Resource temporarily unavailable". A sweep of one job per point that would not fit is refused the same way.
 """
 
 from __future__ import annotations
@@ -42,9 +46,9 @@ def qos_of(native_options: list[str]) -> str | None:
     return None
 
 
-def read_limits(qos: str | None) -> list[Limit]:
-    """The limits that apply to this user's jobs under ``qos`` (the association's default when ``None``)."""
-    config = run_command(["scontrol", "show", "config"], timeout=30)
+def read_limits(config: str, qos: str | None) -> list[Limit]:
+    """The limits that apply to this user's jobs under ``qos`` (the association's default when ``None``), on a
+    cluster whose ``scontrol show config`` is ``config``."""
     enforce = re.search(r"^AccountingStorageEnforce\s*=\s*(\S+)", config, re.MULTILINE)
     if not enforce or ("limits" not in enforce.group(1) and "qos" not in enforce.group(1)):
         return []
@@ -74,14 +78,35 @@ def queued(qos: str | None) -> int:
     return len(run_command(argv, timeout=60).split())
 
 
-def check(jobs: int, native_options: list[str]) -> None:
-    """Refuse a sweep of ``jobs`` jobs that the user's limits would refuse part way.
+def check_records(config: str, records: int) -> None:
+    """Refuse a sweep whose ``records`` new job records the cluster's ``MaxJobCount`` has no room for."""
+    found = re.search(r"^MaxJobCount\s*=\s*(\d+)", config, re.MULTILINE)
+    if not found:
+        return
+    limit = int(found.group(1))
+    held = len(run_command(["squeue", "-h", "-t", "all", "-o", "%i"], timeout=60).split())
+    room = max(0, limit - held)
+    if records > room:
+        raise SubmissionError(
+            f"this sweep needs {records} SLURM job record(s), but the cluster's MaxJobCount is {limit} and it holds "
+            f"{held} (every user's, ended jobs included for MinJobAge): {room} more fit. Submit it as arrays "
+            "(mlx.scheduler.array=true, a pending array is one record), fewer points, or later; nothing was "
+            "submitted")
+
+
+def check(jobs: int, native_options: list[str], records: int | None = None) -> None:
+    """Refuse a sweep of ``jobs`` jobs (``records`` new job records: one per array while it waits) that the
+    user's limits or the cluster's ``MaxJobCount`` would refuse part way.
 
     :raises SubmissionError: naming the limit, the jobs already queued and how many fit.
     """
     try:
-        limits = read_limits(qos_of(native_options))
+        config = run_command(["scontrol", "show", "config"], timeout=30)
+        check_records(config, jobs if records is None else records)
+        limits = read_limits(config, qos_of(native_options))
     except SchedulerError as exc:  # no accounting, or sacctmgr refused: SLURM itself will say, per sbatch
+        if isinstance(exc, SubmissionError):
+            raise
         log.debug("cannot read the submission limits: %s", exc)
         return
     for limit in limits:

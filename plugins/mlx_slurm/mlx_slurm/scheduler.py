@@ -265,7 +265,8 @@ class SlurmScheduler(Scheduler):
         return [job_id]
 
     def check_capacity(self, jobs: int) -> None:
-        limits.check(jobs, self.native_options)
+        records = -(-jobs // (self.max_array_size or jobs)) if self.use_array and jobs > 1 else jobs
+        limits.check(jobs, self.native_options, records)
 
     def find_submitted(self, submission: Submission) -> list[str] | None:
         """The jobs of ``submission`` SLURM accepted although sbatch failed, by the comment they carry; ``None``

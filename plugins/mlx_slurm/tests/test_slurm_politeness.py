@@ -109,3 +109,33 @@ def test_a_sweep_over_the_per_user_submit_limit_is_refused_whole(launch, logs):
                             capture_output=True, text=True)
     assert direct.returncode != 0 and "QOSMaxSubmitJobPerUserLimit" in direct.stderr  # what SLURM itself says
     subprocess.run(["scancel", *[job_id(d) for d in run_dirs(logs)]], check=True)
+
+
+#: a real scontrol, except that the cluster's MaxJobCount is said to leave room for two more job records: the
+#: real one (20,000) cannot be filled by a test, so this is the one answer a wrapper makes up
+SMALL_CLUSTER = '''#!/bin/bash
+if [ "$1 $2" = "show config" ]; then
+  held=$(squeue -h -t all -o %i | wc -l)
+  /usr/bin/scontrol "$@" | sed "s/^MaxJobCount *=.*/MaxJobCount             = $((held + 2))/"
+else
+  exec /usr/bin/scontrol "$@"
+fi
+'''
+
+
+def test_a_sweep_the_clusters_max_job_count_cannot_hold_is_refused_whole(launch, logs, tmp_path):
+    """One job per point needs a job record each; an array waits as one record."""
+    bin_dir = tmp_path / "small-cluster"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(SMALL_CLUSTER)
+    (bin_dir / "scontrol").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    held = "+mlx.scheduler.options=[--hold]"
+    refused = launch("x=1,2,3", held, "+mlx.scheduler.array=false", check=False, env=env)
+    assert refused.returncode != 0 and run_dirs(logs) == [], refused.stderr
+    assert "needs 3 SLURM job record(s), but the cluster's MaxJobCount is" in refused.stderr, refused.stderr
+    assert ": 2 more fit" in refused.stderr and "nothing was submitted" in refused.stderr
+    launch("x=1,2,3", held, env=env)  # one array: one record
+    dirs = run_dirs(logs)
+    assert len(dirs) == 3 and len({job_id(d).split("_")[0] for d in dirs}) == 1
+    subprocess.run(["scancel", job_id(dirs[0]).split("_")[0]], check=True)
