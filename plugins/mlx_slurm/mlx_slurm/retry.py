@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxcore import store
-from mlxcore.errors import ConfigError, SchedulerError, UnknownChoiceError
+from mlxcore.errors import ConfigError, RunError, SchedulerError, UnknownChoiceError
 from mlxcore.schedulers.base import run_command
 from mlxcore.settings_checks import check_memory, check_non_negative_int
 
@@ -243,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("code", type=int, help="the task's exit status")
     args = parser.parse_args(argv)
     policy = RetryPolicy(**json.loads(args.policy))
-    run = store.open_run_dir(args.run_dir)
+    try:
+        run = store.open_run_dir(args.run_dir)
+    except RunError:  # a pack of points (mlxcore.schedulers.pack): its points' runs record their own ends
+        print(f"mlxcore: {args.run_dir} is not one run: its failure (exit {args.code}) is not resubmitted",
+              file=sys.stderr, flush=True)
+        return 0
     attempt = Attempt.from_environment()
     verdict = decide(policy, run, attempt, args.code, oom_killed() if args.code == KILLED else False)
     if isinstance(verdict, str):

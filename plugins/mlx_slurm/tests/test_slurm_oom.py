@@ -171,3 +171,14 @@ def test_the_attempt_reads_its_job_from_slurms_variables():
                                      "SLURM_MEM_PER_NODE": "150"}) == Attempt("9_1", 1, 150)
     assert Attempt.from_environment({"SLURM_JOB_ID": "12", "SLURM_MEM_PER_CPU": "100",
                                      "SLURM_CPUS_ON_NODE": "4"}) == Attempt("12", None, 400)
+
+
+def test_a_failed_pack_of_points_is_not_taken_for_a_run(tmp_path, capsys):
+    """A pack job (mlxcore.schedulers.pack) runs the retry lines with its pack directory: nothing to resubmit."""
+    from mlx_slurm.retry import main
+
+    pack = tmp_path / "1-6-0123abcd"
+    pack.mkdir()
+    assert main(['{"out_of_memory": 2, "memory_factor": 2.0, "max_mem": null, "failed": 0}', "job.sh", str(pack),
+                 "137"]) == 0
+    assert "is not one run: its failure (exit 137) is not resubmitted" in capsys.readouterr().err
