@@ -140,6 +140,12 @@ def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | N
     from .overrides import parse_command_line
     from .version_managers import take_handed_off
 
+    from .usage import check_flags, render, wants_help
+
+    if wants_help(argv):  # before anything is prepared, composed or written
+        print(render(Path(sys.argv[0]).name, config_dir, argv), end="")
+        return 0
+    check_flags(argv)
     prepared = take_handed_off()  # re-executed by a launch that prepared the code already: never prepare twice
     plan = parse_command_line(argv, config_dir)
     settings = load_settings(config_dir, plan.mlx_overrides)

@@ -136,6 +136,7 @@ def run_point(
         metadata.update(prepared.files)
         info["version"] = dict(prepared.record)
     session = start_run(runs, settings, info, resolved, metadata, log_id)
+    log.info("run %s: %s", session.log_id, session.log_dir)  # its id, before a long task: status, cancel, reader
     ctx = Context(config=cfg, mlx=settings, info=session.info, logger=session.logger, stop=stop)
     status, exit_code = store.RUNNING, 0
     fields: dict[str, Any] = {}
@@ -171,6 +172,7 @@ def run_point(
             recorded = session.finish(status, **fields)
     if recorded == store.FAILED and exit_code == 0:  # its metric rows could not all be written
         exit_code = 1
+    log.info("run %s %s", session.log_id, recorded)
     return RunOutcome(session.log_id, recorded, exit_code)
 
 
