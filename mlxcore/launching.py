@@ -138,9 +138,8 @@ def load_settings(config_dir: Path, overrides: list) -> Any:
 def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | None, argv: list[str]) -> int:
     from .compose import Composer
     from .overrides import parse_command_line
-    from .version_managers import take_handed_off
-
     from .usage import check_flags, render, wants_help
+    from .version_managers import take_handed_off
 
     if wants_help(argv):  # before anything is prepared, composed or written
         print(render(Path(sys.argv[0]).name, config_dir, argv), end="")

@@ -83,6 +83,6 @@ def render(prog: str, config_dir: Path, argv: list[str]) -> str:
         lines += [f"  mlx.{key}={show(value)}" for key, value in settings_items(settings)]
     except MlxcoreError as exc:
         lines.append(f"  (cannot be read: {exc})")
-    lines += ["", "Every setting is described in the README, 'Configuration reference'; mlxcore status LOGS shows "
-              "the runs."]
+    closing = "Every setting is in the README, 'Configuration reference'; `mlxcore status LOGS` shows the runs."
+    lines += ["", closing]
     return "\n".join(lines) + "\n"

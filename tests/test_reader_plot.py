@@ -31,8 +31,9 @@ def test_plot_draws_one_mean_curve_and_one_band_per_group(reader, tmp_path):
     figure = reader.plot("train.loss", x="epoch", group_by="config.optimizer.lr", band="std", figsize=(5, 3), dpi=80)
     ax = figure.axes[0]
     assert len(ax.get_lines()) == 3 and len(ax.collections) == 3
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["optimizer.lr=0.1", "optimizer.lr=0.3",
-                                                                   "optimizer.lr=0.9"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["optimizer.lr=0.1 (n=3)", "optimizer.lr=0.3 (n=3)",
+                                                                   "optimizer.lr=0.9 (n=3)"]
+    assert ax.get_title() == "train.loss: mean ± std over 3 runs per curve"
     means = reader.curves("train.loss", x="epoch", group_by="config.optimizer.lr", filter="config.optimizer.lr == 0.1")
     assert ax.get_lines()[0].get_ydata().tolist() == pytest.approx(means["mean"].tolist())
     assert ax.get_lines()[0].get_xdata().tolist() == list(range(10))
@@ -98,3 +99,23 @@ def test_the_plot_command_reports_errors_in_one_line(reader, tmp_path, args, mes
     result = _plot_cli(reader, tmp_path, *args)
     assert result.returncode == 2
     assert result.stderr.startswith("mlxcore: error: ") and message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_on_log_axes_a_band_reaching_zero_stops_at_the_bottom_of_the_plot(tmp_path):
+    """mean - std <= 0 used to send the band to 1e-300 (a log axis cannot show 0), squashing every curve."""
+    logs = tmp_path / "logs"
+    for seed, scale in ((1, 0.01), (2, 1.0), (3, 0.02)):  # a wide spread: mean - std < 0 from the first row
+        write_run(logs, {"seed": seed}, {"train": [{"epoch": e, "loss": scale / (1 + e)} for e in range(5)]})
+    write_run(logs, {"seed": 4, "group": "b"}, {"train": [{"epoch": e, "loss": 0.5} for e in range(3)]})
+    with DuckDBReader(logs) as reader:
+        ax = reader.plot("train.loss", x="epoch", group_by="config.group", logy=True).axes[0]
+        curves = reader.curves("train.loss", x="epoch", group_by="config.group", result_format="records")
+    assert any(r["mean"] - r["std"] <= 0 for r in curves if r["std"] is not None)
+    lowest_mean = min(r["mean"] for r in curves)
+    bottom, _ = ax.get_ylim()
+    assert 0 < bottom < lowest_mean and bottom > lowest_mean / 10, (bottom, lowest_mean)
+    for band in ax.collections:
+        ys = [y for path in band.get_paths() for _, y in path.vertices]
+        assert min(ys) >= bottom * 0.999, min(ys)
+    assert ax.get_title() == "train.loss: mean ± std over 1-3 runs per curve"
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["group=None (n=3)", "group=b (n=1)"]
