@@ -8,11 +8,13 @@ with its defaults). Any other word starting with ``-`` is refused in one line th
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, MlxcoreError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 HELP_FLAGS = ("-h", "--help")
 
@@ -50,10 +52,9 @@ def flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix[:-1], data)]
 
 
-def settings_items(settings: Any) -> list[tuple[str, Any]]:
+def settings_items(settings: Settings) -> list[tuple[str, Any]]:
     """Every ``mlx.*`` setting of ``settings`` with its value (a plugin section shows its name and options)."""
-    data = settings.to_dict() if dataclasses.is_dataclass(settings) else dict(settings)
-    return flatten(data)
+    return flatten(settings.to_dict())
 
 
 def render(prog: str, config_dir: Path, argv: list[str]) -> str:
