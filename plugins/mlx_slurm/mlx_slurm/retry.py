@@ -200,8 +200,9 @@ def resubmit(run: store.Run, attempt: Attempt, script: str, reason: str, mem_mb:
     if attempt.array_index is not None:
         argv.append(f"--array={attempt.array_index}")
     argv.append(script)
-    # this job's own SLURM variables would pass for options of the new one: only the cluster's config stays
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_")) or k == "SLURM_CONF"}
+    # this job's own SLURM_* variables describe it, not the new one: only the cluster's config stays (the
+    # submitter's SBATCH_* input variables, exported into this job, stay: they chose its account, partition...)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_") or k == "SLURM_CONF"}
     env[STARTED_BECAUSE] = reason
     try:
         output = _sbatch(argv, env)
