@@ -201,11 +201,12 @@ def resubmit(run: store.Run, attempt: Attempt, script: str, reason: str, mem_mb:
         argv.append(f"--array={attempt.array_index}")
     argv.append(script)
     # this job's own SLURM_* variables describe it, not the new one: only the cluster's config stays (the
-    # submitter's SBATCH_* input variables, exported into this job, stay: they chose its account, partition...)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_") or k == "SLURM_CONF"}
-    env[STARTED_BECAUSE] = reason
+    # submitter's SBATCH_* input variables, exported into this job, stay: they chose its account, partition...).
+    # sbatch inherits this short-lived process's environment, so they are dropped from it
+    for name in [k for k in os.environ if k.startswith("SLURM_") and k != "SLURM_CONF"]:
+        del os.environ[name]
     try:
-        output = _sbatch(argv, env)
+        output = _sbatch(argv, {STARTED_BECAUSE: reason})
     except SchedulerError as exc:
         batch.abandon()
         run.record_job_error(f"mlxcore: {reason}; resubmitting it failed: {exc}")
