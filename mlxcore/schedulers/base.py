@@ -55,6 +55,11 @@ A scheduler without a submit command of its own (a pool, a pid-file runner) star
 ``array_index_variable`` in each task's environment, or leaves ``array_index_variable`` unset and gets one
 :class:`Submission` per point. A scheduler that hands each array job its parameters (OAR) overrides
 :meth:`JobEnvironment.array_job_lines` with :func:`~mlxcore.schedulers.environment.arguments_array_job`.
+
+**Packing** (``mlx.scheduler.pack`` K > 1, :mod:`mlxcore.schedulers.pack`) needs nothing from a plugin: each job
+of a submission is then a pack of K points whose "run directory" is its pack directory and whose command runs
+the pack; ``status`` and ``cancel`` see one job per pack. A scheduler that runs points itself on this machine
+sets :attr:`Scheduler.supports_packing` to ``False``.
 """
 
 from __future__ import annotations
@@ -180,6 +185,9 @@ class Scheduler(ABC):
     #: words of submit errors that pass (the controller is busy or a reply timed out): such a submission is
     #: tried again, ``mlx.scheduler.submit_retries`` times with doubling waits; any other error is final
     transient_submit_errors: ClassVar[tuple[str, ...]] = ()
+    #: whether ``mlx.scheduler.pack`` means something here: a scheduler that runs every point itself on this
+    #: machine (the builtin ``local`` pool) has no allocation to share between points
+    supports_packing: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Translate a class written for interface 0.1, or refuse one that cannot work (:mod:`.compat`)."""
@@ -188,8 +196,8 @@ class Scheduler(ABC):
 
     def __init__(self, **options: Any) -> None:
         generic_names = {f.name for f in dataclasses.fields(GenericOptions)}
-        valid = {"options", "array", "signal_grace", "submit_retries", "submit_backoff", "submit_rate",
-                 *generic_names, *self.extra_options}
+        valid = {"options", "array", "signal_grace", "submit_retries", "submit_backoff", "submit_rate", "pack",
+                 "pack_cpus", *generic_names, *self.extra_options}
         for key in options:
             if key not in valid:
                 raise UnknownChoiceError(f"{self.name} scheduler option", key, valid)
@@ -220,6 +228,13 @@ class Scheduler(ABC):
             raise ConfigError(f"mlx.scheduler.submit_rate must be a positive number of submissions a second, "
                               f"got {rate!r}")
         self.submit_rate: float | None = None if rate is None else float(rate)
+        #: sweep points run by one job, through a pool inside it (:mod:`mlxcore.schedulers.pack`); 1: no packing
+        self.pack: int = check_positive_int(options.get("pack", 1), "mlx.scheduler.pack")
+        #: CPUs each point of a pack needs: a pack job runs its allocation's CPUs // pack_cpus points at once
+        self.pack_cpus: int = check_positive_int(options.get("pack_cpus", 1), "mlx.scheduler.pack_cpus")
+        if self.pack > 1 and not self.supports_packing:
+            raise ConfigError(f"mlx.scheduler.pack shares a cluster job between points; the {self.name} scheduler "
+                              f"runs each point itself on this machine, got pack={self.pack} (remove it)")
         own = {k: v for k, v in options.items() if k in self.extra_options}
         self.options: dict[str, Any] = {**self.extra_options, **own}
 
@@ -272,6 +287,11 @@ class Scheduler(ABC):
         """Whether a submit error passes (see :attr:`transient_submit_errors`)."""
         text = str(error).lower()
         return any(word.lower() in text for word in self.transient_submit_errors)
+
+    def jobs_for(self, points: int) -> int:
+        """How many jobs ``points`` sweep points take (array tasks counted one by one): one per ``pack`` points.
+        What a submitter passes to :meth:`check_capacity`."""
+        return -(-points // self.pack)
 
     def check_capacity(self, jobs: int) -> None:
         """Refuse, before anything is submitted, a sweep of ``jobs`` jobs (array tasks counted one by one) that

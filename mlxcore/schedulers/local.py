@@ -52,6 +52,7 @@ def state_root() -> Path:
 class LocalScheduler(Scheduler):
     name = "local"
     extra_options: ClassVar[dict[str, Any]] = {"workers": 1, "gpus": None, "gpus_per_job": 1, "detach": False}
+    supports_packing = False  # the pool already runs `workers` points at once on this machine
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -115,7 +116,7 @@ class LocalScheduler(Scheduler):
         for key, code in codes.items():  # runs no task could record: the pool says why
             run_dir = jobs[key].run_dir
             if run_dir is not None:
-                _record_unstarted(run_dir, code, pool.stop_signal)
+                record_unstarted(run_dir, code, pool.stop_signal)
         # every run now holds its final status: the pool's state files would only go stale (pids are reused)
         pool.clean(list(jobs))
         self._progress.summary(codes, pool.stop_signal)
@@ -198,7 +199,7 @@ def _cuda_initialised() -> bool:
         return False
 
 
-def _record_unstarted(run_dir: Path, code: int | None, signum: int | None) -> None:
+def record_unstarted(run_dir: Path, code: int | None, signum: int | None) -> None:
     """A run still SUBMITTED after its job ended never reached its task: never started (``code`` None, the
     pool was stopped or the job cancelled) is CANCELLED; a job that exited first (its setup failed) is FAILED."""
     run = store.open_run_dir(run_dir)

@@ -61,7 +61,8 @@ _STATES_OF_THIS_PROCESS: set[Path] = set()
 
 class LocalPool:
     def __init__(self, state: Path, workers: int, gpus: list[str], gpus_per_job: int = 1,
-                 on_change: Callable[[LocalPool], None] | None = None) -> None:
+                 on_change: Callable[[LocalPool], None] | None = None,
+                 on_tick: Callable[[LocalPool], None] | None = None) -> None:
         self.state = state
         # named after this process's pid: a directory already there when this process makes its first pool was
         # left by a dead pool that had the same pid (killed, so it never cleaned up), and its exit files would
@@ -76,6 +77,10 @@ class LocalPool:
         slots = len(gpus) // self.gpus_per_job if gpus else workers
         self.workers = max(1, min(workers, slots) if gpus else workers)
         self.on_change = on_change
+        #: called on every turn of the loop, between starting and reaping jobs: where an owner polls for cancels,
+        #: or acts on a signal its handler only noted (a handler that stops the pool itself may run in the middle
+        #: of a start, and the job being started would miss the stop)
+        self.on_tick = on_tick
         self.queue: list[PoolJob] = []
         self.running: dict[str, tuple[Any, list[str]]] = {}  # Popen or ForkedJob
         self.exit_codes: dict[str, int | None] = {}  # None: never started
@@ -104,6 +109,8 @@ class LocalPool:
             while self.queue or self.running:
                 if self.stop_signal is None:
                     self._start_ready()
+                if self.on_tick is not None:
+                    self.on_tick(self)
                 self._reap()
                 time.sleep(0.005)  # a freed slot is refilled within 5 ms; waitpid polls cost microseconds
         except KeyboardInterrupt:
@@ -146,6 +153,17 @@ class LocalPool:
             del self.running[key]
             self.exit_codes[key] = code
             self._changed()
+
+    def cancel(self, key: str) -> None:
+        """Cancel job ``key`` from inside this process: a queued job never starts, a running one gets SIGTERM
+        (its task ends CANCELLED when its run was marked, INTERRUPTED otherwise)."""
+        (self.state / "cancel" / key).touch()
+        entry = self.running.get(key)
+        if entry is not None:
+            try:
+                os.kill(entry[0].pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     def stop(self, signum: int) -> None:
         """Start nothing more; send ``signum`` to each running job's shell (it forwards it to the task once)."""

@@ -93,18 +93,19 @@ def observe(logs: Path, ids: Iterable[int] | None = None, statuses: Iterable[str
         loaded.append((log_id, run_dir, info, record))
 
     asked = None if statuses is None else set(statuses)
-    by_scheduler: dict[str, list[str]] = {}
+    # job ids per scheduler, each once (the points of a pack share one job; dicts keep the order and look up fast)
+    by_scheduler: dict[str, dict[str, None]] = {}
     job_of: dict[Path, str] = {}  # read once: a job may add its id to its job ids meanwhile
     for _, run_dir, info, record in loaded:
         if record and record.get("name") and record.get("job_id") is not None:
             job_of[run_dir] = current_job_id(run_dir, record)
             if asked is None or (info or {}).get("status") in asked:
-                by_scheduler.setdefault(str(record["name"]), []).append(job_of[run_dir])
+                by_scheduler.setdefault(str(record["name"]), {})[job_of[run_dir]] = None
     live: dict[str, dict[str, Any]] = {}
     for asked_name, job_ids in by_scheduler.items():
         try:
             scheduler = get_scheduler_class(asked_name)()
-            live[asked_name] = scheduler.status(job_ids)  # ONE batched call per scheduler
+            live[asked_name] = scheduler.status(list(job_ids))  # ONE batched call per scheduler
         except MlxcoreError as exc:
             log.warning("cannot ask scheduler %r about %d job(s): %s; showing the runs' own status", asked_name,
                         len(job_ids), exc)
@@ -114,7 +115,7 @@ def observe(logs: Path, ids: Iterable[int] | None = None, statuses: Iterable[str
         name = str(record["name"]) if record and record.get("name") else None
         recorded = str(record["job_id"]) if record and record.get("job_id") is not None else None
         job_id = job_of.get(run_dir) or recorded
-        answered = name in live and job_id in by_scheduler.get(name or "", [])
+        answered = name in live and job_id in by_scheduler.get(name or "", {})
         answer = live.get(name or "", {}).get(job_id or "")
         status, detail = store.reconcile_detail(info, run_dir, answer, answered=answered, record=record)
         # the job's exit code once the scheduler says it ended (a task that wrote FAILED may still be exiting)

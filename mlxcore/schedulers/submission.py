@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from ..errors import SchedulerError
 from ..store import Run, layout, now_iso, open_run_dir, write_atomic
 from .base import JobSpec, Scheduler, Submission
+from .pack import nothing_left, plan_packs
 from .script import args_file_text, render_script
 
 log = logging.getLogger(__name__)
@@ -35,10 +37,20 @@ def chunks(jobs: list[JobSpec], scheduler: Scheduler) -> list[list[JobSpec]]:
     return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
 
+def point_groups(jobs: list[JobSpec], scheduler: Scheduler) -> list[list[JobSpec]]:
+    """The points of each submission: :func:`chunks`, or with ``pack`` K > 1, K points per job: an array of
+    packs takes K * ``max_array_size`` points (one pack per submission without arrays)."""
+    if scheduler.pack <= 1:
+        return chunks(jobs, scheduler)
+    size = scheduler.pack * ((scheduler.max_array_size or len(jobs)) if scheduler.use_array else 1)
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
+
+
 def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_lines: Sequence[str] = (),
                 abandon: Callable[[list[Path]], None] | None = None, resources: dict[str, Any] | None = None
                 ) -> list[str]:
-    """Write the scripts, submit, record each job id; return the ids in ``jobs`` order.
+    """Write the scripts, submit, record each job id; return the ids in ``jobs`` order (with packing, each
+    point's pack job, :mod:`.pack`).
 
     ``setup_lines`` are shell lines every job runs before its task (see :attr:`Submission.setup_lines`);
     ``resources`` (the per-point options these jobs were given) go into each run's submission record.
@@ -51,31 +63,45 @@ def submit_jobs(scheduler: Scheduler, jobs: list[JobSpec], parent: Path, setup_l
     job_ids: list[str] = []
     pending = list(jobs)
     pace = _Pace(scheduler.submit_rate)
+    packed = scheduler.pack > 1
     try:
-        for group in chunks(jobs, scheduler):
-            submission = _prepare(scheduler, group, parent, setup_lines)
-            pace.wait()
+        for points in point_groups(jobs, scheduler):
+            directory = pack_directory(parent, points) if packed else None
+            submission: Submission | None = None
             try:
+                group = plan_packs(scheduler, points, directory) if directory else points
+                submission = _prepare(scheduler, group, parent, setup_lines, directory)
+                pace.wait()
                 ids = submit_patiently(scheduler, submission)
             except BaseException:
-                if submission.array:
+                if submission is not None and submission.array:
                     shutil.rmtree(submission.script.parent, ignore_errors=True)
+                if directory is not None:
+                    shutil.rmtree(directory, ignore_errors=True)
                 raise
             submitted_at = now_iso()
-            for job, job_id in zip(group, ids):
-                open_run_dir(job.run_dir).record_submission({
-                    "name": scheduler.name, "job_id": job_id, "submit_time": submitted_at,
-                    "script": str(submission.script), "array": submission.array,
-                    **({"resources": resources} if resources else {}),
-                })
+            record = {"name": scheduler.name, "submit_time": submitted_at, "script": str(submission.script),
+                      "array": submission.array, **({"resources": resources} if resources else {})}
+            if packed:  # point i is in pack i // K, whose job is ids[i // K]
+                ids = [ids[i // scheduler.pack] for i in range(len(points))]
+            for i, (job, job_id) in enumerate(zip(points, ids)):
+                extra = {"pack": str(group[i // scheduler.pack].run_dir)} if packed else {}
+                open_run_dir(job.run_dir).record_submission({**record, "job_id": job_id, **extra})
             job_ids.extend(ids)
-            del pending[: len(group)]
+            del pending[: len(points)]
             log.debug("submitted %d job(s) to %s: %s", len(group), scheduler.name, ", ".join(ids[:5]))
     except BaseException:
         if abandon is not None:
             abandon([job.run_dir for job in pending])
         raise
     return job_ids
+
+
+def pack_directory(parent: Path, points: list[JobSpec]) -> Path:
+    """The submission directory of packed ``points``: named after their first and last ids, made unique (a
+    pack re-reads its pack file when it is requeued: a later submission of the same ids must not replace it)."""
+    directory = layout.submission_dir(parent, points[0].log_id, points[-1].log_id)
+    return directory.with_name(f"{directory.name}-{uuid.uuid4().hex[:8]}")
 
 
 class _Pace:
@@ -122,10 +148,11 @@ def submit_patiently(scheduler: Scheduler, submission: Submission, sleep: Callab
         attempt += 1
 
 
-def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path, setup_lines: Sequence[str] = ()) -> Submission:
+def _prepare(scheduler: Scheduler, group: list[JobSpec], parent: Path, setup_lines: Sequence[str] = (),
+             directory: Path | None = None) -> Submission:
     array = len(group) > 1
     if array:
-        directory = layout.submission_dir(parent, group[0].log_id, group[-1].log_id)
+        directory = directory or layout.submission_dir(parent, group[0].log_id, group[-1].log_id)
         directory.mkdir(parents=True, exist_ok=True)
         script = directory / "job.sh"
         args_path = directory / "jobs.args"
@@ -168,20 +195,36 @@ def read_scheduler_record(run_dir: Path) -> dict[str, Any] | None:
 def current_job_id(run_dir: Path, record: dict[str, Any]) -> str:
     """The job to ask the scheduler about for this run: the submitted one, or, when the scheduler restarted it
     under a new id (its job environment records each attempt:
-    :func:`~mlxcore.schedulers.environment.record_attempt`), the latest id in the run's job ids."""
-    attempts = open_run_dir(run_dir).job_ids()
-    return attempts[-1] if attempts else str(record["job_id"])
+    :func:`~mlxcore.schedulers.environment.record_attempt`), the latest id in the run's job ids (its pack's,
+    for a point of a pack: the pack's job script records them)."""
+    pack = record.get("pack")
+    attempts = layout.RunPaths(pack).job_ids if pack else layout.RunPaths(run_dir).job_ids
+    try:
+        latest = attempts.read_text().split()
+    except OSError:
+        latest = []
+    return latest[-1] if latest else str(record["job_id"])
 
 
 def cancel_runs(scheduler: Scheduler, run_dirs: list[Path]) -> list[str]:
-    """Mark the runs as cancel-requested, then cancel their jobs in one call; returns the job ids."""
-    job_ids = []
+    """Mark the runs as cancel-requested, then cancel their jobs in one call; returns the job ids.
+
+    A pack's job (:mod:`.pack`) is cancelled only once none of its points is left to run: until then its runner
+    stops the marked points itself (never starts them, or sends them SIGTERM) and runs the others.
+    """
+    job_ids: list[str] = []
+    packs: dict[str, str] = {}  # pack directory -> its job id
     for run_dir in run_dirs:
         run: Run = open_run_dir(run_dir)
         record = run.scheduler_record()
         if record and record.get("name") == scheduler.name:
             run.request_cancel()
-            job_ids.append(current_job_id(run_dir, record))
-    if job_ids:
-        scheduler.cancel(job_ids)
-    return job_ids
+            job_id = current_job_id(run_dir, record)
+            if record.get("pack"):
+                packs[str(record["pack"])] = job_id
+            else:
+                job_ids.append(job_id)
+    whole = [job_id for pack, job_id in packs.items() if nothing_left(Path(pack))]
+    if job_ids or whole:
+        scheduler.cancel(job_ids + whole)
+    return list(dict.fromkeys(job_ids + list(packs.values())))

@@ -11,10 +11,14 @@ gone); the scheduler says where the job is. The rules, in order:
 4. a job the scheduler killed (TIMEOUT, CANCELLED, FAILED, PREEMPTED) while the run was interrupted or never
    recorded an end shows as the scheduler saw it;
 5. a run whose cancel was requested and that was interrupted, never started or died is CANCELLED;
-6. a SUBMITTED or RUNNING run whose job is queued or running shows the job's state (RUNNING wins);
+6. a SUBMITTED or RUNNING run whose job is queued or running shows the job's state (RUNNING wins), except
+   that a run of a pack (``mlx.scheduler.pack``: its submission record names its ``pack``) that has not started
+   while its pack's job runs waits for a worker of that job: PENDING;
 7. a SUBMITTED run whose job the scheduler no longer knows (it answered, the job is not in the answer, and the
    submission is older than a grace period) never started and never will: DEAD, with the reason (an orphan:
    its launcher was killed, or the cluster forgot the job). ``rerun_failed`` picks it up.
+
+A job error of a pack's job (``metadata/job_error`` of its pack directory) counts for each of its runs (rule 1).
 
 The scheduler's answer is duck-typed (``state``, ``reason``): the store does not import the schedulers.
 """
@@ -44,9 +48,15 @@ def reconcile_detail(info: dict[str, Any] | None, run_dir: Path | str, live: Any
     own, reason = liveness.judge(info, run_dir, now)
     state = getattr(live, "state", None)
     cancelled = layout.RunPaths(run_dir).cancel_marker.exists()
-    job_error = _job_error(run_dir) if own in (SUBMITTED, INTERRUPTED, DEAD, PREEMPTED) else None
+    pack = record.get("pack") if record else None
+    job_error = None
+    if own in (SUBMITTED, INTERRUPTED, DEAD, PREEMPTED):
+        job_error = _job_error(run_dir) or (_job_error(pack) if pack else None)
     if job_error and state not in (PENDING, RUNNING) and not cancelled:
         return FAILED, job_error
+    if pack and state == RUNNING and own in (SUBMITTED, PREEMPTED) and not cancelled:
+        # its pack's job runs, but not this run (yet): a pack runs its points a few at a time
+        return PENDING, f"waiting for a worker of its pack's job {record.get('job_id') if record else ''}".strip()
     if own == PREEMPTED and state in (PENDING, RUNNING) and not cancelled:
         return state, getattr(live, "reason", None)
     if own in (COMPLETE, FAILED, PREEMPTED):
