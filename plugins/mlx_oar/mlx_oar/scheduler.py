@@ -19,10 +19,14 @@ statuses) is the core's. Here:
   :mod:`mlx_oar.environment`): the new job runs the same point with the same forced log id and resumes in the
   same run directory; ``metadata/job_ids`` lists every OAR job of the run. After ``max_resubmissions``
   resubmissions the run is left PREEMPTED.
+- **failure classes**: TIMEOUT, PREEMPTED and NODE_FAIL from each job's events (:func:`mlx_oar.records.
+  failure_class`); OAR resubmits a job whose node failed at its launch, and the new job refuses to run after
+  ``max_node_failures`` of them (:mod:`mlx_oar.environment`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -38,7 +42,7 @@ from mlxcore.schedulers.base import JobStatus, Scheduler, Submission, run_comman
 from . import options as opts
 from .environment import OarJobEnvironment
 from .paths import ensure_reachable, job_name, param_line, reachable
-from .records import ENDED, job_status, parse_oarstat, resubmitted_as
+from .records import ENDED, job_status, needs_resource_states, parse_oarstat, resubmitted_as
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,7 @@ class OarScheduler(Scheduler):
     extra_options: ClassVar[dict[str, Any]] = {
         "signal": "USR2",  #: checkpoint signal, sent signal_grace seconds before the walltime; null: none
         "max_resubmissions": 20,  #: an idempotent run preempted after this many resubmissions stays PREEMPTED
+        "max_node_failures": 3,  #: a job OAR resubmitted after its node failed more often is not run again
     }
 
     def __init__(self, **options: Any) -> None:
@@ -76,9 +81,10 @@ class OarScheduler(Scheduler):
         self.walltime = opts.walltime(self.translate_time())
         self.resources = opts.resource_request(self.generic, self.walltime, self.native_options)
         self.signal = opts.signal_number(self.options["signal"])
-        limit = self.options["max_resubmissions"]
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise ConfigError(f"mlx.scheduler.max_resubmissions must be a positive integer or 0, got {limit!r}")
+        for key in ("max_resubmissions", "max_node_failures"):
+            limit = self.options[key]
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ConfigError(f"mlx.scheduler.{key} must be a positive integer or 0, got {limit!r}")
         if self.signal_grace < 1:
             raise ConfigError(f"mlx.scheduler.signal_grace must be a positive number of seconds, "
                               f"got {self.signal_grace}")
@@ -105,7 +111,8 @@ class OarScheduler(Scheduler):
     def job_environment(self) -> OarJobEnvironment:
         signal = signals.Signals(self.signal).name[3:] if self.signal is not None else None
         return OarJobEnvironment(checkpoint_signal=signal, idempotent="idempotent" in self.types,
-                                 max_resubmissions=int(self.options["max_resubmissions"]))
+                                 max_resubmissions=int(self.options["max_resubmissions"]),
+                                 max_node_failures=int(self.options["max_node_failures"]))
 
     # -- submission ----------------------------------------------------------------------------------------
     def submit_argv(self, submission: Submission) -> list[str]:
@@ -160,7 +167,24 @@ class OarScheduler(Scheduler):
 
     def status(self, job_ids: list[str]) -> dict[str, JobStatus]:
         records = self.records(job_ids)
-        return {str(i): job_status(str(i), records[str(i)]) for i in job_ids if str(i) in records}
+        states = self.resource_states([r for record in records.values() for r in needs_resource_states(record)])
+        return {str(i): job_status(str(i), records[str(i)], states) for i in job_ids if str(i) in records}
+
+    def resource_states(self, resource_ids: list[str]) -> dict[str, str]:
+        """``{resource id: state}`` in ONE ``oarnodes`` call, asked only about the resources of jobs killed by
+        someone else than their owner (a node taken out, or an administrator's ``oardel``): OAR's record of
+        such a job does not say which. ``{}`` when ``oarnodes`` cannot answer (the jobs then show CANCELLED)."""
+        wanted = sorted({r for r in resource_ids if r.isdigit()}, key=int)
+        if not wanted:
+            return {}
+        argv = ["oarnodes", "--sql", f"resource_id IN ({','.join(wanted)})", "-J"]
+        try:
+            output = run_command(argv, timeout=60, hint=HINT)
+            found = json.loads(output) if output.strip() else {}
+        except (SchedulerError, ValueError) as exc:
+            log.warning("cannot ask oarnodes the state of resource(s) %s: %s", ", ".join(wanted), exc)
+            return {}
+        return {str(key): str(value.get("state")) for key, value in found.items() if isinstance(value, dict)}
 
     def cancel(self, job_ids: list[str]) -> None:
         """``oardel`` the jobs that still wait or run, and the new job of one OAR resubmitted meanwhile."""

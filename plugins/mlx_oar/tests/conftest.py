@@ -156,11 +156,11 @@ KEEP_OFF_CORE_3 = '+mlx.scheduler.options=["-p core<3"]'
 EARLY: dict[str, Any] = {}
 
 
-def early_run(submitter: Submitter, name: str, *overrides: str) -> Path:
-    """Submit one ``mode=loop`` run now; returns its run directory."""
+def early_run(submitter: Submitter, name: str, *overrides: str, mode: str = "loop") -> Path:
+    """Submit one run now (``mode=loop`` by default); returns its run directory."""
     if name not in EARLY:
         project = submitter.make_project(f"early-{name}")
-        submitter.launch(project, "mode=loop", *overrides)
+        submitter.launch(project, f"mode={mode}", *overrides)
         (run_dir,) = run_dirs(project / "logs")
         EARLY[name] = (run_dir, time.time())
         record(run_dir)
@@ -181,14 +181,38 @@ def early_runs(submitter: Submitter) -> dict[str, Path]:
     }
 
 
+#: idempotent runs stopped by the checkpoint signal 30 s before a walltime of 90 s (OAR resubmits a job only
+#: after 60 s) or 20 s before one of 40 s
+TIME_LIMITED = ('+mlx.scheduler.options=["-p core<3", "-t idempotent"]', "+mlx.scheduler.signal_grace=30")
+
+
+@pytest.fixture(scope="session")
+def time_limited_runs(submitter: Submitter) -> dict[str, Path]:
+    """Stopped at their walltime: a run that saves checkpoints (resubmitted, it resumes until done) and one that
+    never does (not resubmitted: FAILED); and an idempotent run whose task fails after OAR's 60 s (not
+    resubmitted either); checked by test_oar_retry.py."""
+    return {
+        "failing": early_run(submitter, "failing", '+mlx.scheduler.options=["-p core<3", "-t idempotent"]',
+                             "delay=62", mode="fail"),
+        "saving": early_run(submitter, "walltime-saving", *TIME_LIMITED, "+mlx.scheduler.time=0:01:30"),
+        "not_saving": early_run(submitter, "walltime-not-saving", "+mlx.scheduler.time=0:00:40",
+                                '+mlx.scheduler.options=["-p core<3", "-t idempotent"]',
+                                "+mlx.scheduler.signal_grace=20", mode="idle"),
+    }
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _submit_long_jobs_first(request) -> None:
     """Submit the long runs at the start of the session when their tests are selected: they run while the
     other tests do."""
-    if not any("test_oar_preempt" in item.nodeid for item in request.session.items):
+    wanted = {name: fixture for name, fixture in (("test_oar_preempt", "early_runs"),
+                                                  ("test_oar_retry", "time_limited_runs"))
+              if any(name in item.nodeid for item in request.session.items)}
+    if not wanted:
         return
     try:
         CLUSTER.ensure()
     except RuntimeError:
         return  # the cluster tests skip (or fail) on their own
-    request.getfixturevalue("early_runs")
+    for fixture in wanted.values():
+        request.getfixturevalue(fixture)

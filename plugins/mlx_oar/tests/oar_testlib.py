@@ -37,9 +37,14 @@ def main(ctx):
     ctx.logger.log_metrics({"x": cfg.x, "start_step": state["step"], "attempt": ctx.info.get("attempt")},
                            log_name="train")
     if cfg.mode == "fail":
+        time.sleep(cfg.delay)
         raise ValueError("oar test failure")
     if cfg.mode == "exit":  # dies without recording anything: only OAR knows the exit code
         os._exit(5)
+    if cfg.mode == "idle":  # works, never saves a checkpoint, returns at the stop signal
+        while not ctx.should_stop:
+            time.sleep(0.2)
+        return
     if cfg.mode == "loop":
         if state["step"] > 0:  # a resumed attempt: starting where the last one stopped is all the tests need
             return
@@ -53,7 +58,7 @@ def main(ctx):
 if __name__ == "__main__":
     main()
 '''
-CONFIG = "seed: 0\nx: 0\nmode: ok\nsteps: 600\npause: 0.5\n"
+CONFIG = "seed: 0\nx: 0\nmode: ok\nsteps: 600\npause: 0.5\ndelay: 0\n"
 
 
 @dataclass
