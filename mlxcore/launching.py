@@ -227,8 +227,9 @@ def _run_in_process(task: Callable, plan: Any, settings: Any, composer: Any, see
             if outcome.status != SKIPPED:
                 outcomes.append(outcome)
             if stop.signal_name is not None:  # asked to stop: the remaining points are not started
-                log.warning("stop requested (%s): %d of %d sweep points not run", stop.signal_name,
-                            total - index - 1, total)
+                if index + 1 < total:
+                    log.warning("stop requested (%s): %d of %d sweep points not run", stop.signal_name,
+                                total - index - 1, total)
                 break
     point_filter.report()
     failed = [o for o in outcomes if o.exit_code and o.status != "PREEMPTED"]
