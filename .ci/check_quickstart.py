@@ -37,6 +37,29 @@ def comparison_rows(output: str) -> list[list[str]]:
     return table
 
 
+def report_problems(output: str) -> list[str]:
+    """The HTML report: written, its path printed, one self-contained file holding the 12 runs and 4 curves."""
+    report = EXAMPLE / "report.html"
+    found = []
+    if f"report in {report.resolve()}" not in output:
+        found.append(f"the quickstart did not print the report's path ({report.resolve()})")
+    if not report.is_file():
+        return [*found, f"{report} is missing"]
+    text = report.read_text(encoding="utf-8")
+    data = text.split('<script type="application/json" id="mlx-data">', 1)[-1].split("</script>", 1)[0]
+    try:
+        count = json.loads(data)["count"]
+    except (ValueError, KeyError):
+        count = None
+    if count != 12:
+        found.append(f"{report} should hold the 12 runs, holds {count}")
+    if "<script src" in text or "<link " in text:
+        found.append(f"{report} loads a script or style from elsewhere: it must be self-contained")
+    if "wrote report.html (12 run(s), 4 curve(s)" not in output:
+        found.append("mlxcore report did not say it wrote 12 runs and 4 curves")
+    return found
+
+
 def problems(stage: str, output: str) -> list[str]:
     found = []
     rows = runs()
@@ -53,6 +76,7 @@ def problems(stage: str, output: str) -> list[str]:
     plot = EXAMPLE / "curves.png"
     if not plot.is_file() or plot.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n" or plot.stat().st_size < 5000:
         found.append(f"{plot} is missing or not a PNG plot")
+    found.extend(report_problems(output))
     if stage == "first" and "creating" not in output:
         found.append("the first run did not create its virtual environment (was one already there?)")
     if stage == "again":

@@ -31,6 +31,21 @@ plugin_editables=()
 for project in "${plugin_projects[@]}"; do plugin_editables+=(-e "$(dirname "$project")"); done
 mlxcore_install test -- pyproject.toml "${plugin_projects[@]}" -- -e ".[test]" "${plugin_editables[@]}"
 
+# Headless Chromium and its driver, Debian's packages, for the report's browser tests (tests/test_report.py,
+# driven by Selenium): installed once, as root, before any phase runs those tests; without them the tests skip
+# (under CI=true they fail instead).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        echo "test.sh: installing Debian's chromium and chromium-driver (the report's browser tests)" >&2
+        apt-get -o DPkg::Lock::Timeout=600 -q update >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q install -y chromium chromium-driver \
+            >/dev/null
+    else
+        echo "test.sh: no chromium/chromedriver and not root: the report's browser tests will skip" \
+            "(they fail under CI=true)" >&2
+    fi
+fi
+
 # 1. Lint and types, over the core and every plugin: both run, either failing fails the script.
 checks_failed=0
 echo "test.sh: ruff check mlxcore plugins examples" >&2

@@ -1,4 +1,4 @@
-"""Builtin plugin: the ``duckdb`` reader and the ``query`` and ``plot`` commands that use it."""
+"""Builtin plugin: the ``duckdb`` reader and the ``query``, ``plot`` and ``report`` commands that use it."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def register_readers(register: Callable[[type[Reader]], None]) -> None:
 def register_commands(cli: click.Group) -> None:
     from ..cli.plot_command import plot_command
     from ..cli.query_command import query_command
+    from ..cli.report_command import report_command
 
     cli.add_command(query_command)
     cli.add_command(plot_command)
+    cli.add_command(report_command)
