@@ -6,23 +6,36 @@ cluster node); the output format (PNG, SVG, PDF) follows the file name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 FORMATS = (".png", ".svg", ".pdf")
 
 
+def curve_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of the commands that draw curves (``plot``, ``report``): the logs, the metric against ``x``,
+    the groups, the runs' filter, the band, the title and the y scale."""
+    options = [
+        click.argument("logs", type=click.Path(file_okay=False, path_type=Path)),
+        click.option("--metric", required=True, help="<stream>.<key>, e.g. train.loss"),
+        click.option("--x", "x", default=None, help="A key of the same stream (e.g. epoch); default: the row index."),
+        click.option("--group-by", "group_by", multiple=True,
+                     help="runs column(s) defining the curves, e.g. config.optimizer.lr (repeat or comma-separate)."),
+        click.option("--filter", "filter_string", default="", help="An MLXP filter string selecting the runs."),
+        click.option("--band", type=click.Choice(["std", "sem", "none"]), default="std", show_default=True),
+        click.option("--title", default=None),
+        click.option("--logy", is_flag=True, help="Logarithmic y axis."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command("plot")
-@click.argument("logs", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--metric", required=True, help="<stream>.<key>, e.g. train.loss")
-@click.option("--x", "x", default=None, help="A key of the same stream (e.g. epoch); default: the row index.")
-@click.option("--group-by", "group_by", multiple=True,
-              help="runs column(s) defining the curves, e.g. config.optimizer.lr (repeat or comma-separate).")
-@click.option("--filter", "filter_string", default="", help="An MLXP filter string selecting the runs.")
-@click.option("--band", type=click.Choice(["std", "sem", "none"]), default="std", show_default=True)
-@click.option("--title", default=None)
-@click.option("--logy", is_flag=True, help="Logarithmic y axis.")
+@curve_options
 @click.option("--size", default="6.4x4", show_default=True, help="Figure size in inches, WxH.")
 @click.option("--dpi", type=int, default=100, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,

@@ -8,17 +8,11 @@ from pathlib import Path
 
 import click
 
+from .plot_command import curve_options
+
 
 @click.command("report")
-@click.argument("logs", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--metric", required=True, help="<stream>.<key>, e.g. train.loss")
-@click.option("--x", "x", default=None, help="A key of the same stream (e.g. epoch); default: the row index.")
-@click.option("--group-by", "group_by", multiple=True,
-              help="runs column(s) defining the curves, e.g. config.optimizer.lr (repeat or comma-separate).")
-@click.option("--filter", "filter_string", default="", help="An MLXP filter string selecting the runs.")
-@click.option("--band", type=click.Choice(["std", "sem", "none"]), default="std", show_default=True)
-@click.option("--title", default=None)
-@click.option("--logy", is_flag=True, help="Logarithmic y axis.")
+@curve_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file, e.g. report.html")
 @click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=None)
