@@ -113,9 +113,17 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False) -> list[Figure]
                                        floor),
     }
 
+    trash = base / "trash"
+    trash.mkdir()
+    moved = iter(range(10**6))
+
     def before(name: str) -> None:
+        """Cancel, and move the runs of the last call aside: removing them now would slow the next call's file
+        creations (on this machine's ext4 without a journal, the inodes freed in the last minute make every
+        allocation scan them; see bench_slurm_10k.py). They are removed at the end."""
         cancel_ours()
-        shutil.rmtree(logs, ignore_errors=True)
+        if logs.exists():
+            logs.rename(trash / str(next(moved)))
 
     try:
         before("")
@@ -123,6 +131,7 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False) -> list[Figure]
         results = interleave(candidates, repeats, before)
     finally:
         before("")
+        shutil.rmtree(trash, ignore_errors=True)
     med = {name: {key: median([r[key] for r in values]) for key in values[0]} for name, values in results.items()}
     array, single = med["array"], med["single"]
     return [

@@ -6,10 +6,18 @@ each point's value overrides are applied to a copy with OmegaConf, following hyd
 ``k`` to exist, ``+k=v`` needs it not to, ``++k=v`` sets either way, ``~k`` deletes. When the config directory
 has no groups and ``config.yaml`` no defaults list, hydra's composition would return the file as loaded, so
 it is loaded directly.
+
+A submission needs each point's config as resolved plain data (:meth:`Composer.resolved`). When the base config
+is a plain YAML file without interpolations and a point only sets scalar values on plain keys, copying the
+base's plain data and setting those values gives what hydra's composition would (``tests/test_compose_fast.py``
+proves it against hydra on generated configs): about 4 us a point instead of ~0.5 ms for an OmegaConf copy,
+its updates and its conversion. Anything else (groups, interpolations, lists or mappings as values, a key that
+is not plain, deletions) goes through OmegaConf as before.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,6 +30,9 @@ if TYPE_CHECKING:
 CONFIG_NAME = "config"
 DEFAULT_CONFIG = "seed: null\n"
 _ABSENT = object()
+#: a key segment the fast path handles: no list index, no dot, no interpolation
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_SCALARS = (int, float, bool, str, type(None))
 
 
 def ensure_config_dir(config_dir: Path) -> Path:
@@ -40,15 +51,42 @@ class Composer:
         self.config_dir = config_dir.absolute()
         self.config_file = ensure_config_dir(self.config_dir)
         self._bases: dict[tuple[str, ...], DictConfig] = {}
+        self._loaded_plain = False  # the base without group overrides was loaded from config.yaml (no hydra)
+        self._plain: Any = _ABSENT  # its plain data when the fast path may use it, else None
+        self.fast_points = 0  #: points composed by :meth:`resolved`'s fast path (for tests and profiles)
+
+    def resolved(self, overrides: list[ConfigOverride]) -> dict[str, Any]:
+        """The config for one point as resolved plain data (what :func:`resolve` of :meth:`compose` gives); the
+        caller owns the returned object."""
+        plain = None if any(o.is_group for o in overrides) else self._plain_base()
+        if plain is not None:
+            cfg = _copy(plain)
+            if all(_set_plain(cfg, o) for o in overrides):
+                self.fast_points += 1
+                return cfg
+        return resolve(self.compose(overrides))
+
+    def _plain_base(self) -> dict[str, Any] | None:
+        if self._plain is _ABSENT:
+            from omegaconf import OmegaConf
+
+            base = self._base(())
+            # as written (interpolations unresolved): a point changing what one refers to needs OmegaConf
+            raw = OmegaConf.to_container(base, resolve=False) if self._loaded_plain else None
+            self._plain = resolve(base) if raw is not None and _is_plain(raw) else None
+        return cast("dict[str, Any] | None", self._plain)
+
+    def _base(self, group_texts: tuple[str, ...]) -> DictConfig:
+        base = self._bases.get(group_texts)
+        if base is None:
+            base = self._bases[group_texts] = self._compose_base(list(group_texts))
+        return base
 
     def compose(self, overrides: list[ConfigOverride]) -> DictConfig:
         """The config for one point; the caller owns the returned object."""
         from omegaconf import OmegaConf
 
-        group_texts = tuple(o.text for o in overrides if o.is_group)
-        base = self._bases.get(group_texts)
-        if base is None:
-            base = self._bases[group_texts] = self._compose_base(list(group_texts))
+        base = self._base(tuple(o.text for o in overrides if o.is_group))
         cfg = OmegaConf.create(base)  # a deep copy that keeps the struct flag
         OmegaConf.set_struct(cfg, True)
         for override in overrides:
@@ -68,6 +106,7 @@ class Composer:
             if not isinstance(cfg, type(OmegaConf.create({}))):
                 raise ConfigError(f"{self.config_file} must hold a mapping, not a list")
             OmegaConf.set_struct(cfg, True)
+            self._loaded_plain = True
             return cfg
         return self._hydra_compose(group_overrides)
 
@@ -106,14 +145,60 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"cannot resolve the config: {_one_line(exc)}") from None
 
 
+def _is_plain(data: Any) -> bool:
+    """Whether resolved data has only string keys and no string an interpolation could hide in (``${``)."""
+    if isinstance(data, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in data.items())
+    if isinstance(data, list):
+        return all(_is_plain(v) for v in data)
+    return not (isinstance(data, str) and "${" in data)
+
+
+def _copy(data: Any) -> Any:
+    """A deep copy of plain data (mappings, lists, scalars): ``copy.deepcopy`` costs ten times as much."""
+    if isinstance(data, dict):
+        return {k: _copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_copy(v) for v in data]
+    return data
+
+
+def _set_plain(cfg: dict[str, Any], override: ConfigOverride) -> bool:
+    """Apply ``override`` to plain data as hydra would, when that is certain: a scalar value (not a string that
+    OmegaConf would read as an interpolation or as missing) set on a plain key whose parents exist as mappings,
+    which holds a scalar (``k=v``), does not exist (``+k=v``), or either (``++k=v``). ``False`` (``cfg`` untouched)
+    when the override is anything else: the caller then composes with OmegaConf, which also raises the errors."""
+    value = override.value
+    if override.kind not in (CHANGE, ADD, FORCE_ADD) or type(value) not in _SCALARS:
+        return False
+    if isinstance(value, str) and ("$" in value or value == "???" or "\\" in value):
+        return False
+    *parents, leaf = override.key.split(".")
+    node: Any = cfg
+    for segment in [*parents, leaf]:
+        if not _PLAIN_SEGMENT.fullmatch(segment):
+            return False
+    for segment in parents:
+        node = node.get(segment) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return False
+    exists = leaf in node
+    if exists and isinstance(node[leaf], (dict, list)):
+        return False  # a mapping or list is merged into, not replaced
+    if (override.kind == CHANGE and not exists) or (override.kind == ADD and exists):
+        return False  # an error: OmegaConf's path words it
+    node[leaf] = value
+    return True
+
+
 def apply_override(cfg: DictConfig, override: ConfigOverride) -> None:
     """Apply one value override to ``cfg`` with hydra's rules, raising :class:`ConfigError` on misuse."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     key = override.key
-    current = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
     try:
+        current = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
         if override.kind == CHANGE:
             if current is _ABSENT:
                 raise ConfigError(

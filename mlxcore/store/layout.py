@@ -13,6 +13,7 @@ This is a versioned format (``FORMAT``; each run records the version it was writ
     <logs>/<id>/metadata/lease        the writing process (host, pid, process start time); empty when none
     <logs>/<id>/metadata/heartbeat    touched every heartbeat_interval while a writer holds the lease
     <logs>/<id>/metadata/cancel_requested, job_ids, .cache.json (a JSON copy of the YAML, for readers)
+    <logs>/<id>/metadata/.cache.scheduler.json    the copy of scheduler.yaml (see :mod:`mlxcore.store.cache`)
     <logs>/<id>/metadata/preempted    exists while the status is PREEMPTED (read by job scripts, not YAML)
     <logs>/<id>/metrics/<stream>.json JSON lines; metrics/.summaries.json (per-stream summaries, for readers)
     <logs>/<id>/artifacts/<format>/<name>, checkpoints/<name>.<format>
@@ -53,6 +54,7 @@ CHECKPOINTED = "checkpoint"
 JOB_ERROR_MARKER = "job_error"
 JOB_IDS = "job_ids"
 METADATA_CACHE = ".cache.json"
+SCHEDULER_CACHE = ".cache.scheduler.json"
 SUMMARIES = ".summaries.json"
 STREAM_SUFFIX = ".json"
 STDOUT = "log.stdout"
