@@ -97,7 +97,8 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
         log.info("nothing to submit")
         return 0
     try:
-        scheduler.check_capacity(len(jobs))  # all of the sweep fits in the cluster's limits, or none is sent
+        # all of the sweep fits in the cluster's limits, or none is sent (a pack of points is one job)
+        scheduler.check_capacity(sum(schedulers[key].jobs_for(len(groups[key])) for key in groups))
     except BaseException:
         batch.abandon()
         raise
@@ -112,8 +113,9 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
             batch.abandon([job.run_dir for later in ordered[number + 1:] for job in groups[later]])
             raise
     ids = ", ".join(str(job.log_id) for job in jobs[:3]) + (f", ... {jobs[-1].log_id}" if len(jobs) > 3 else "")
+    distinct = list(dict.fromkeys(job_ids))  # the points of a pack share its job
     log.info("submitted %d run(s) (log ids %s) to %s: job ids %s", len(jobs), ids, scheduler.name,
-             ", ".join(job_ids[:3]) + (", ..." if len(job_ids) > 3 else ""))
+             ", ".join(distinct[:3]) + (", ..." if len(distinct) > 3 else ""))
     codes = [s.wait() for s in dict.fromkeys(schedulers[key] for key in ordered)]  # the local pool runs jobs here
     return next((code for code in codes if code), 0)
 

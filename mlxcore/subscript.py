@@ -237,7 +237,8 @@ def submit_script(path: Path, *, scheduler_name: str | None = None, logs: Path |
             spec = JobSpec(run.log_id, run.root, command, Path.cwd(), name=f"mlxcore-{run.log_id}")
             specs.append(spec)
             groups.setdefault(job.logs, []).append(spec)
-        scheduler.check_capacity(len(specs))  # all of it fits in the cluster's limits, or none is sent
+        # all of it fits in the cluster's limits, or none is sent (a pack of points is one job)
+        scheduler.check_capacity(sum(scheduler.jobs_for(len(group)) for group in groups.values()))
     except BaseException:
         for batch in batches.values():
             batch.abandon()
@@ -255,8 +256,9 @@ def submit_script(path: Path, *, scheduler_name: str | None = None, logs: Path |
             batches[parent].abandon()
         raise
     first, last = specs[0].log_id, specs[-1].log_id
+    distinct = list(dict.fromkeys(job_ids))  # the points of a pack share its job
     echo(f"submitted {len(specs)} run(s) (log ids {first}{'' if first == last else f'-{last}'}) to {name}: "
-         f"job ids {', '.join(job_ids[:3])}{', ...' if len(job_ids) > 3 else ''}")
+         f"job ids {', '.join(distinct[:3])}{', ...' if len(distinct) > 3 else ''}")
     return job_ids
 
 

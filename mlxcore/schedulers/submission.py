@@ -118,7 +118,7 @@ class _Pace:
             delay = self.last + self.interval - now
             if delay > 0:
                 self.sleep(delay)
-                now += delay
+                now = time.monotonic()  # the real time: a sleep that overslept must not shorten the next gap
         self.last = now
 
 

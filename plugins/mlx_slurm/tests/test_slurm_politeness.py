@@ -139,3 +139,13 @@ def test_a_sweep_the_clusters_max_job_count_cannot_hold_is_refused_whole(launch,
     dirs = run_dirs(logs)
     assert len(dirs) == 3 and len({job_id(d).split("_")[0] for d in dirs}) == 1
     subprocess.run(["scancel", job_id(dirs[0]).split("_")[0]], check=True)
+
+
+def test_a_packed_sweep_counts_its_jobs_not_its_points_against_the_limit(launch, logs):
+    """Six points at pack=3 are two jobs: they fit in a QOS of 4 jobs that six one-point jobs would overflow."""
+    limited = "+mlx.scheduler.options=['--qos=mlxcore-limited',--hold]"
+    launch("x=1,2,3,4,5,6", limited, "+mlx.scheduler.pack=3")
+    dirs = run_dirs(logs)
+    jobs = sorted({job_id(d) for d in dirs})
+    assert len(dirs) == 6 and len(jobs) == 2, jobs
+    subprocess.run(["scancel", jobs[0].split("_")[0]], check=True)
