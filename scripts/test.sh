@@ -31,7 +31,8 @@ plugin_editables=()
 for project in "${plugin_projects[@]}"; do plugin_editables+=(-e "$(dirname "$project")"); done
 mlxcore_install test -- pyproject.toml "${plugin_projects[@]}" -- -e ".[test]" "${plugin_editables[@]}"
 
-# Headless Chromium and its driver, Debian's packages, for the report's browser tests (tests/test_report.py,
+# Headless Chromium and its driver, Debian's packages, for the browser tests of the report and the UI
+# (tests/test_report.py, tests/test_ui.py,
 # driven by Selenium): installed once, as root, before any phase runs those tests; without them the tests skip
 # (under CI=true they fail instead).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

@@ -69,3 +69,36 @@ def fresh_plugins():
         yield plugins
     finally:
         plugins.set_plugin_manager(previous)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def _chromium_driver():
+    """A headless Chromium (Debian's, driven by its chromedriver through Selenium) at 1280x800, logging the
+    console and the network; skips without one, and fails under ``CI=true``, where the browser tests must run."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing = "selenium is not installed"
+    else:
+        if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
+            options = webdriver.ChromeOptions()
+            options.binary_location = CHROMIUM
+            for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--window-size=1280,800", "--hide-scrollbars"):
+                options.add_argument(arg)
+            options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+            return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        missing = f"no {CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run under CI=true: {missing}")
+    pytest.skip(missing)
+
+
+@pytest.fixture(scope="session")
+def chromium_driver():
+    """``chromium_driver()``: a new headless Chromium (see :func:`_chromium_driver`); the caller quits it."""
+    return _chromium_driver

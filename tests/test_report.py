@@ -14,7 +14,6 @@ import json
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,8 +24,6 @@ import pytest
 import mlxcore
 from mlxcore.reader.synthetic import write_run
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 TASK = """
 import math, sys
 import mlxcore
@@ -48,30 +45,9 @@ GROUPS = "config.lr,config.depth"
 POOL = ("+mlx.use_scheduler=true", "+mlx.scheduler.workers=2")  # the local pool: each run's stderr in log.stderr
 
 
-def _driver():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing = "selenium is not installed"
-    else:
-        if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
-            options = webdriver.ChromeOptions()
-            options.binary_location = CHROMIUM
-            for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--window-size=1280,800", "--hide-scrollbars"):
-                options.add_argument(arg)
-            options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-            return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        missing = f"no {CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run under CI=true: {missing}")
-    pytest.skip(missing)
-
-
 @pytest.fixture(scope="module")
-def browser():
-    driver = _driver()
+def browser(chromium_driver):
+    driver = chromium_driver()
     driver.set_window_size(1280, 800)
     try:
         yield driver

@@ -1,4 +1,4 @@
-"""Builtin plugin: the ``duckdb`` reader and the ``query``, ``plot`` and ``report`` commands that use it."""
+"""Builtin plugin: the ``duckdb`` reader and the ``query``, ``plot``, ``report`` and ``ui`` commands that use it."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def register_commands(cli: click.Group) -> None:
     from ..cli.plot_command import plot_command
     from ..cli.query_command import query_command
     from ..cli.report_command import report_command
+    from ..cli.ui_command import ui_command
 
     cli.add_command(query_command)
     cli.add_command(plot_command)
     cli.add_command(report_command)
+    cli.add_command(ui_command)

@@ -50,18 +50,7 @@ def build_report(reader: Any, metric: str, x: str | None = None, group_by: list[
     data = read_runs(reader, filter, metric)
     rows = reader.curves(metric, x, groups, filter, result_format="records")
     plot, info = figure(rows, groups, metric, x, band, logy, title) if rows else (None, {"curves": 0})
-    if info["curves"]:
-        note = (f"{info['curves']} curve(s), one per setting of {', '.join(groups)}" if groups
-                else "one curve over all the runs") + (
-            f"; mean ± {band} over the runs (seeds) of each" if band else "; mean over the runs (seeds) of each")
-        note += "; click a legend entry to hide its curve."
-        if info.get("downsampled"):
-            note += (f" Curves longer than {info['points_per_curve']} points are downsampled (each point averages "
-                     f"consecutive x; the band spans their extremes); the longest has {info['longest']}.")
-        if info.get("omitted"):
-            note += f" {info['omitted']} more group(s) are not drawn."
-    else:
-        note = f"No run selected logged numeric values of {metric}."
+    note = curves_note(info, groups, band, metric)
     shown = title or f"mlxcore report: {reader.path.name}"
     subtitle = (f"{data.count} run(s) of {reader.path}" + (f" matching {filter!r}" if filter.strip() else "")
                 + f"; metric {metric} against {x or 'the row index'}")
@@ -91,3 +80,19 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def curves_note(info: dict[str, Any], groups: list[str], band: str | None, metric: str) -> str:
+    """The line above the curves: what each curve is, and what was downsampled or left out (report and ui)."""
+    if not info["curves"]:
+        return f"No run selected logged numeric values of {metric}."
+    note = (f"{info['curves']} curve(s), one per setting of {', '.join(groups)}" if groups
+            else "one curve over all the runs") + (
+        f"; mean ± {band} over the runs (seeds) of each" if band else "; mean over the runs (seeds) of each")
+    note += "; click a legend entry to hide its curve."
+    if info.get("downsampled"):
+        note += (f" Curves longer than {info['points_per_curve']} points are downsampled (each point averages "
+                 f"consecutive x; the band spans their extremes); the longest has {info['longest']}.")
+    if info.get("omitted"):
+        note += f" {info['omitted']} more group(s) are not drawn."
+    return note
