@@ -87,6 +87,6 @@ class PointFilter:
         return run_it, forced
 
     def report(self) -> None:
-        if self.active:
+        if self.active and self.skipped:  # "skipped 0" on a first sweep says nothing
             what = "not failed" if self.rerun_failed else "already COMPLETE"
             log.info("skipped %d sweep point(s) %s", self.skipped, what)

@@ -48,7 +48,12 @@ def submit_plan(plan: SweepPlan, settings: Settings, composer: Composer, prepare
     scheduler.check_available()
     script = prepared.script if prepared else Path(sys.argv[0]).absolute()
     workdir = prepared.workdir if prepared else Path.cwd()
-    mlx_texts = [o.text for o in plan.mlx_overrides]
+    # the settings each job gets from here, not from the command line: its argv (kept in its info) then holds
+    # no contradictory pair such as +mlx.use_scheduler=true ... +mlx.use_scheduler=false
+    managed = {"mlx.use_scheduler", "mlx.skip_completed", "mlx.rerun_failed", "mlx.logger.forced_log_id"}
+    if prepared is not None:
+        managed |= {"mlx.use_version_manager", "mlx.logger.parent_log_dir"}
+    mlx_texts = [o.text for o in plan.mlx_overrides if o.key not in managed]
     # the jobs must not filter again: each would rescan the whole logs directory
     mlx_texts += ["+mlx.skip_completed=false", "+mlx.rerun_failed=false"]
     if prepared is not None:  # the code was prepared (and recorded in each run) here: the jobs run it as it is

@@ -31,9 +31,9 @@ def test_help_says_when_the_config_cannot_be_read(project):
 def test_an_option_the_launch_does_not_take_is_one_line_naming_it(project):
     result = project.run("x=2", "--verbose")
     assert result.returncode == 2 and not project.logs.exists()
-    assert result.stderr.strip().splitlines() == [
-        "mlxcore: error: '--verbose' is not an option of a launch: the command line takes KEY=VALUE overrides and "
-        "+mlx.SETTING=VALUE settings (see --help)"], result.stderr
+    expected = ("mlxcore: error: '--verbose' is not an option of a launch: the command line takes KEY=VALUE "
+                "overrides and +mlx.SETTING=VALUE settings (see --help)")
+    assert result.stderr.strip().splitlines() == [expected], result.stderr
 
 
 def test_a_run_says_its_id_and_directory_then_how_it_ended(project):
@@ -43,3 +43,17 @@ def test_a_run_says_its_id_and_directory_then_how_it_ended(project):
     assert lines[0] == f"mlxcore: run 1: {project.logs / '1'}", result.stderr
     assert "mlxcore: run 1 COMPLETE" in lines and "mlxcore: run 2 FAILED" in lines, result.stderr
     assert f"mlxcore: run 2: {project.logs / '2'}" in lines
+
+
+def test_a_submitted_job_gets_each_setting_once_and_a_first_sweep_skips_nothing_silently(project):
+    result = project.run("x=1,2", "+mlx.use_scheduler=True", "+mlx.skip_completed=true", "+mlx.scheduler.workers=2")
+    assert result.returncode == 0, result.stderr
+    assert "skipped 0" not in result.stderr, result.stderr
+    for log_id in project.run_ids():
+        argv = project.info(log_id)["argv"]
+        for key in ("use_scheduler", "skip_completed", "rerun_failed", "logger.forced_log_id"):
+            given = [a for a in argv if a.startswith(f"+mlx.{key}=")]
+            assert len(given) == 1, (key, argv)  # what the submitter decided, never a pair that contradicts it
+        assert "+mlx.use_scheduler=false" in argv and "+mlx.scheduler.workers=2" in argv
+    again = project.run("x=1,2", "+mlx.use_scheduler=True", "+mlx.skip_completed=true", "+mlx.scheduler.workers=2")
+    assert "skipped 2 sweep point(s) already COMPLETE" in again.stderr, again.stderr
