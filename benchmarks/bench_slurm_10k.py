@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -159,6 +160,7 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False) -> list[Figure]
     bare = ["sbatch", "--parsable", "--hold", f"--job-name={JOB_NAME}", "-o", "/dev/null"]
     bare_loop = " ".join(bare) + f" --array=0-{per_array - 1} --wrap true >/dev/null || exit 1"
     squeue = ["squeue", "-h", "-r", "-t", "all", f"--name={JOB_NAME}", "-o", "%i %T %r"]
+    sacct = ["sacct", "-n", "-P", f"--name={JOB_NAME}", "-S", "now-1hours", "-o", "JobID,State,ExitCode,AllocTRES"]
     serial = iter(range(10**6))
 
     def sweep() -> dict[str, float]:
@@ -174,6 +176,15 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False) -> list[Figure]
         asked = counted(calls)
         figures["squeue"], figures["sacct"] = asked["squeue"], asked["sacct"]
         figures["bare squeue"] = run_checked(squeue, project)
+        # the same runs once their jobs ended (cancelled: the same word for every job, in seconds, with nothing
+        # run on this 2-core machine): squeue still knows them (MinJobAge), and sacct is asked about them all
+        cancel_ours()
+        calls.unlink(missing_ok=True)
+        figures["status ended"] = run_checked([PY, "-m", "mlxcore", "status", str(logs), "--json"], project, env)
+        asked = counted(calls)
+        figures["squeue ended"], figures["sacct ended"] = asked["squeue"], asked["sacct"]
+        figures["bare squeue and sacct"] = run_checked(
+            ["bash", "-c", f"{shlex.join(squeue)} >/dev/null && {shlex.join(sacct)} >/dev/null"], project)
         return figures
 
     def baseline() -> dict[str, float]:
@@ -216,6 +227,8 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False) -> list[Figure]
     spread = ", ".join(f"{r['submit']:.2f}" for r in results["sweep"])
     submit_met = got["submit"] <= 10 and sbatch_calls <= 10
     status_met = got["status"] <= 2 and squeue_calls == {1} and sacct_calls <= 1
+    ended_calls = {(r["squeue ended"], r["sacct ended"]) for r in results["sweep"]}
+    ended_met = got["status ended"] <= 2 and ended_calls == {(1, 1)}
     before = [] if not BASELINE else [
         Figure("slurm_10k", f"{POINTS:,}-point sweep: this mlxcore vs the baseline", "s", got["submit"],
                med["baseline"]["submit"], f"baseline mlxcore ({Path(BASELINE).name})", repeats=repeats,
@@ -239,6 +252,11 @@ def run(repeats: int = DEFAULT_REPEATS, with_mlxp: bool = False) -> list[Figure]
                repeats=repeats,
                note=f"squeue calls per status: {sorted(squeue_calls)}, sacct calls: at most {sacct_calls} (sacct is "
                     "asked only about jobs that ended or left the queue: these are all held)"),
+        Figure("slurm_10k", f"mlxcore status of {POINTS:,} runs whose jobs ended", "s", got["status ended"],
+               got["bare squeue and sacct"], "bare squeue and sacct of the same jobs",
+               goal="<= 2 s, one squeue, one sacct", met=ended_met, repeats=repeats,
+               note=f"(squeue, sacct) calls per status: {sorted(ended_calls)}; the jobs were cancelled while held, "
+                    "so every one is final and sacct is asked about all of them in one call"),
         *before,
     ]
 
