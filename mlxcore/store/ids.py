@@ -113,9 +113,7 @@ def reserve(parent: Path, count: int) -> list[int]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         with _locked(parent) as counter:
-            last = _read_counter(counter)
-            if last is None:
-                last = _highest_on_disk(parent)
+            last = _last_id(parent, counter)
             taken: list[int] = []
             while len(taken) < count:
                 last += 1
@@ -128,6 +126,12 @@ def reserve(parent: Path, count: int) -> list[int]:
     return taken
 
 
+def _last_id(parent: Path, counter: int) -> int:
+    """The last id given out: the counter's, or for a logs directory without one, the highest on disk."""
+    last = _read_counter(counter)
+    return _highest_on_disk(parent) if last is None else last
+
+
 def reserve_forced(parent: Path, log_id: int) -> int:
     """Reserve the id ``log_id`` a caller chose (a forced id): the counter moves past it.
 
@@ -136,9 +140,7 @@ def reserve_forced(parent: Path, log_id: int) -> int:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         with _locked(parent) as counter:
-            last = _read_counter(counter)
-            if last is None:
-                last = _highest_on_disk(parent)
+            last = _last_id(parent, counter)
             if (parent / str(log_id)).exists():
                 raise RunError(f"run {log_id} exists already in {parent}")
             if log_id > last:
