@@ -30,15 +30,17 @@ if TYPE_CHECKING:
     from .launching import launch
     from .reader import Reader
     from .session import RunSession, open_run
+    from .sweepers.base import TrialPruned
 
 __all__ = [
     "ArtifactError", "CheckpointNotFoundError", "ConfigError", "Context", "MlxcoreError", "PluginError",
     "QueryError", "Reader", "RunError", "RunSession", "SchedulerError", "SubmissionError", "UnknownChoiceError",
-    "VersionManagerError", "__version__", "hookimpl", "launch", "open_run",
+    "TrialPruned", "VersionManagerError", "__version__", "hookimpl", "launch", "open_run",
 ]
 
 _LAZY = {"launch": ("launching", "launch"), "Context": ("context", "Context"), "Reader": ("reader", "Reader"),
-         "open_run": ("session", "open_run"), "RunSession": ("session", "RunSession")}
+         "open_run": ("session", "open_run"), "RunSession": ("session", "RunSession"),
+         "TrialPruned": ("sweepers.base", "TrialPruned")}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from .loggers.base import RunLogger
     from .settings import Settings
+    from .sweepers.base import Trial
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class Context:
     info: dict[str, Any]
     logger: RunLogger
     stop: StopRequest = field(default_factory=StopRequest)
+    #: the running trial of a search (``mlx.sweeper.name=optuna``), ``None`` outside one: ``ctx.trial.report(
+    #: value, step)`` and ``if ctx.trial.should_prune(): raise mlxcore.TrialPruned()``
+    trial: Trial | None = None
 
     @property
     def should_stop(self) -> bool:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # type-only: importing the hookspecs (and so ``import mlxcore
     from .reader.base import Reader
     from .schedulers.base import Scheduler
     from .serializers import Serializer
+    from .sweepers.base import Sweeper
     from .version_managers import VersionManager
 
 PROJECT = "mlxcore"
@@ -77,6 +78,15 @@ def register_readers(register: Callable[[type[Reader]], None]) -> None:
 
     :param register: call ``register(cls)`` with a subclass of :class:`mlxcore.reader.base.Reader`; ``cls.name``
         is selected with ``mlx.reader.name`` and used by :class:`mlxcore.Reader`.
+    """
+
+
+@hookspec
+def register_sweepers(register: Callable[[type[Sweeper]], None]) -> None:
+    """Register sweepers (how the points of a sweep are chosen: a grid, a search that learns from results).
+
+    :param register: call ``register(cls)`` with a subclass of :class:`mlxcore.sweepers.base.Sweeper`;
+        ``cls.name`` is selected with ``mlx.sweeper.name``.
     """
 
 

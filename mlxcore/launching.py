@@ -161,13 +161,25 @@ def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | N
     if prepared is None and settings.use_version_manager:
         prepared = _prepare_code(settings)
         os.environ.update(prepared.env)
-    if settings.use_scheduler:
-        from .submitting import submit_plan
-
-        return submit_plan(plan, settings, composer, prepared)
-    if prepared is not None and _reexec_needed(prepared):
+    if not settings.use_scheduler and prepared is not None and _reexec_needed(prepared):
         _reexec(prepared, settings)  # does not return
-    return _run_in_process(task, plan, settings, composer, seeding_function, prepared)
+    return _sweep(task, plan, settings, composer, seeding_function, prepared)
+
+
+def _sweep(task: Callable, plan: Any, settings: Any, composer: Any, seeding_function: Callable | None,
+           prepared: Any) -> int:
+    """Hand the plan to the selected sweeper (``grid`` unless ``mlx.sweeper.name`` says otherwise)."""
+    from .plugins import get_sweeper_class
+    from .sweepers.runner import SweepInterrupted, TrialRunner
+
+    sweeper = get_sweeper_class(settings.sweeper.name).from_settings(settings.sweeper.options)
+    runner = TrialRunner(task, settings, composer, seeding_function, prepared, plan.mlx_overrides)
+    try:
+        return sweeper.sweep(plan, runner)
+    except SweepInterrupted as exc:
+        log.warning("the %s sweep was interrupted (signal %d); run the same command again to resume it",
+                    settings.sweeper.name, exc.signum)
+        return 128 + exc.signum
 
 
 def _prepare_code(settings: Any) -> Any:
@@ -197,51 +209,3 @@ def _reexec(prepared: Any, settings: Any) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, str(prepared.script), *argv])
-
-
-def _run_in_process(task: Callable, plan: Any, settings: Any, composer: Any, seeding_function: Callable | None,
-                    prepared: Any) -> int:
-    from .context import StopRequest
-    from .identity import PointFilter
-    from .running import SKIPPED, RunOutcome, run_point, signal_handlers
-
-    points = plan.points()
-    total = len(plan)
-    outcomes: list[RunOutcome] = []
-    stop = StopRequest()
-    point_filter = PointFilter(settings)
-    with signal_handlers(stop, settings.stop_signals):
-        for index, overrides in enumerate(points):
-            try:
-                outcome = run_point(task, overrides, composer, settings, seeding_function, stop, prepared, point_filter)
-            except KeyboardInterrupt as exc:
-                signum = getattr(exc, "signum", 2)
-                log.warning("interrupted (%s): %d of %d sweep points not run", exc.__class__.__name__,
-                            total - index - 1, total)
-                return 128 + signum
-            except ConfigError as exc:
-                if total == 1:
-                    raise
-                log.error("sweep point %d (%s) not run: %s", index + 1, " ".join(o.text for o in overrides), exc)
-                outcome = RunOutcome(None, "FAILED", 2)
-            if outcome.status != SKIPPED:
-                outcomes.append(outcome)
-            if stop.signal_name is not None:  # asked to stop: the remaining points are not started
-                if index + 1 < total:
-                    log.warning("stop requested (%s): %d of %d sweep points not run", stop.signal_name,
-                                total - index - 1, total)
-                break
-    point_filter.report()
-    failed = [o for o in outcomes if o.exit_code and o.status != "PREEMPTED"]
-    if total > 1:
-        log.info("%d run(s): %s", len(outcomes), _summary(outcomes))
-    if failed:
-        return 1
-    return max((o.exit_code for o in outcomes), default=0)
-
-
-def _summary(outcomes: list) -> str:
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

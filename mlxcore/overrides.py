@@ -4,6 +4,11 @@
 override (``mlx.*``, applied to :class:`~mlxcore.settings.Settings`) and two sweep axes whose cartesian
 product is six points. A sweep needs no ``-m``. Points are produced lazily, so a 100,000-point sweep costs
 nothing until it runs.
+
+Every swept key is also kept as a :class:`SearchDimension` (``plan.dimensions``): what a search sweeper
+(:mod:`mlxcore.sweepers`) samples from. ``interval(a,b)``, ``tag(log, interval(a,b))``, ``choice(...)`` and
+``range(...)`` are search dimensions; the bare ``a,b,c`` form stays a grid axis in a search (a search per grid
+point). The grid sweeper refuses ``interval()``, which has no finite list of values.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,50 @@ class ConfigOverride:
     is_group: bool  #: selects a config-group option (``model=resnet``): needs hydra's composition
 
 
+#: the forms of a swept value: ``interval(a,b)``, ``choice(...)`` (or the bare ``a,b,c``), ``range(...)``
+INTERVAL, CHOICE, RANGE = "interval", "choice", "range"
+
+
+@dataclass(frozen=True)
+class SearchDimension:
+    """One swept key as typed, for a sweeper that samples values instead of listing them.
+
+    ``low``/``high`` bound an interval (both ends included, floats) or a range (``high`` is the last value
+    the range gives, so both ends are included there too); ``choices`` are the values of a choice or range
+    and ``choice_texts`` how each is typed. ``tags`` are hydra's (``log``, ``int``, ...).
+    """
+
+    key: str
+    key_text: str  #: the key as typed, with its ``+``/``++`` prefix
+    text: str  #: the whole override as typed
+    form: str  #: INTERVAL, CHOICE or RANGE
+    simple: bool  #: the bare ``a,b,c`` form: a grid axis in a search
+    tags: frozenset[str]
+    is_group: bool
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    choice_texts: tuple[str, ...] = ()
+
+    @property
+    def is_grid_axis(self) -> bool:
+        """Listed in a search rather than sampled: the bare ``a,b,c`` form or ``tag(grid, ...)``."""
+        return self.simple or "grid" in self.tags
+
+    def override(self, value: Any) -> ConfigOverride:
+        """The override that sets this key to ``value`` (one of ``choices``, or a number from the interval)."""
+        if value in self.choices:
+            text = self.choice_texts[self.choices.index(value)]
+        elif isinstance(value, str):
+            text = hydra_quote(value)
+        else:
+            text = repr(value)
+        return ConfigOverride(text=f"{self.key_text}={text}", key=self.key, kind=self.kind, value=value,
+                              is_group=self.is_group)
+
+
 @dataclass
 class SweepPlan:
     """What the command line asked for."""
@@ -41,6 +90,23 @@ class SweepPlan:
     mlx_overrides: list[ConfigOverride]
     fixed: list[ConfigOverride]
     axes: list[list[ConfigOverride]]
+    #: every swept key, in command-line order (those with a finite list of values are also in ``axes``)
+    dimensions: list[SearchDimension] = field(default_factory=list)
+
+    def search(self) -> tuple[SweepPlan, list[SearchDimension]]:
+        """For a search sweeper: the grid left once the sampled dimensions are taken out (its fixed overrides
+        and its ``a,b,c`` axes), and those dimensions."""
+        grid = SweepPlan(self.mlx_overrides, list(self.fixed), [], [])
+        sampled = []
+        axes = iter(self.axes)
+        for dimension in self.dimensions:
+            axis = next(axes) if dimension.form != INTERVAL else None
+            if dimension.is_grid_axis and axis is not None:
+                grid.axes.append(axis)
+                grid.dimensions.append(dimension)
+            else:
+                sampled.append(dimension)
+        return grid, sampled
 
     def __len__(self) -> int:
         n = 1
@@ -64,7 +130,7 @@ def parse_command_line(args: Sequence[str], config_dir: Path) -> SweepPlan:
     """Parse ``args`` (``sys.argv[1:]``) into a :class:`SweepPlan`.
 
     :raises ConfigError: a malformed override (hydra's message, on one line), a swept framework setting,
-        a ``hydra.*`` override (mlxcore does not run hydra's application runtime), or an interval sweep.
+        or a ``hydra.*`` override (mlxcore does not run hydra's application runtime).
     """
     from hydra.errors import HydraException
 
@@ -98,11 +164,24 @@ def parse_command_line(args: Sequence[str], config_dir: Path) -> SweepPlan:
             value = None if kind == DELETE else override.value()
             plan.fixed.append(_make(override, key, kind, is_group, value, None))
             continue
+        sweep = override.value()
+        tags = frozenset(str(tag) for tag in sweep.tags)
+        common = {"key": key, "key_text": override.get_key_element(), "text": override.input_line,
+                  "tags": tags, "is_group": is_group, "kind": kind}
         if override.is_interval_sweep():
-            raise ConfigError(f"{override.input_line!r}: interval() sweeps need an optimiser; use range() or a,b,c")
+            plan.dimensions.append(SearchDimension(form=INTERVAL, simple=False, low=float(sweep.start),
+                                                   high=float(sweep.end), **common))
+            continue
         values = list(override.sweep_iterator())
         texts = list(override.sweep_string_iterator())
+        if not values:
+            raise ConfigError(f"{override.input_line!r} gives no value to sweep")
         plan.axes.append([_make(override, key, kind, is_group, v, t) for v, t in zip(values, texts)])
+        is_range = type(sweep).__name__ == "RangeSweep"
+        plan.dimensions.append(SearchDimension(
+            form=RANGE if is_range else CHOICE, simple=bool(getattr(sweep, "simple_form", False)),
+            low=values[0] if is_range else None, high=values[-1] if is_range else None,
+            step=sweep.step if is_range else None, choices=tuple(values), choice_texts=tuple(texts), **common))
     return plan
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # type-only: the accessors' classes live in modules ``import 
     from .loggers.base import RunLogger
     from .reader.base import Reader
     from .schedulers.base import Scheduler
+    from .sweepers.base import Sweeper
     from .version_managers import VersionManager
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mlxcore.builtins.commands",
     "mlxcore.builtins.job_commands",
     "mlxcore.builtins.duckdb_reader",
+    "mlxcore.builtins.grid_sweeper",
 )
 
 #: registry kind -> (hook name, noun used in messages)
@@ -47,6 +49,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "version_managers": ("register_version_managers", "version manager"),
     "serializers": ("register_serializers", "artifact format"),
     "readers": ("register_readers", "reader"),
+    "sweepers": ("register_sweepers", "sweeper"),
 }
 
 
@@ -222,3 +225,7 @@ def get_version_manager_class(name: str) -> type[VersionManager]:
 
 def get_reader_class(name: str) -> type[Reader]:
     return get_plugin_manager().registry("readers").get(name)
+
+
+def get_sweeper_class(name: str) -> type[Sweeper]:
+    return get_plugin_manager().registry("sweepers").get(name)

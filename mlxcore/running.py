@@ -29,6 +29,7 @@ from .session import process_info, start_run
 from .settings import Settings
 from .signals import deferred
 from .store import RunStore
+from .sweepers.base import is_pruned, open_trial
 from .version_managers import PreparedCode
 
 log = logging.getLogger(__name__)
@@ -109,15 +110,23 @@ def run_point(
     stop: StopRequest,
     prepared: PreparedCode | None = None,
     point_filter: PointFilter | None = None,
+    extra_info: dict[str, Any] | None = None,
+    into: int | None = None,
 ) -> RunOutcome:
     """Compose, start a run through the store (new, or resumed), call the task, and record how it ended (or
-    skip the point)."""
+    skip the point).
+
+    :param extra_info: fields added to the run's info (a sweeper's ``trial`` record).
+    :param into: run the point in this run (a trial run again where it stopped), with exactly these overrides.
+    """
     cfg = composer.compose(overrides)
     resolved = resolve(cfg)
     identity = config_identity(resolved)
     run_it, forced_id = point_filter.decide(identity) if point_filter else (True, None)
     if not run_it:
         return RunOutcome(None, SKIPPED)
+    if into is not None:
+        forced_id = into
     log_id = forced_id if forced_id is not None else settings.logger.forced_log_id
     runs = RunStore(settings.log_dir_root)
     existing = runs.get(log_id) if log_id is not None else None
@@ -128,7 +137,8 @@ def run_point(
         identity = config_identity(resolved)
     if seeding_function is not None and "seed" not in cfg:
         raise ConfigError("a seeding_function was given but the config has no 'seed' key; add 'seed: 0' to config.yaml")
-    info = {**process_info([o.text for o in overrides], composer.config_dir), "config_identity": identity}
+    info = {**process_info([o.text for o in overrides], composer.config_dir), "config_identity": identity,
+            **(extra_info or {})}
     if not settings.use_logger:
         return _run_unlogged(task, cfg, settings, seeding_function, stop, info)
     metadata: dict[str, Any] = {}
@@ -143,6 +153,7 @@ def run_point(
     try:
         with StreamTee(session.log_dir) if settings.logger.log_streams_to_file else nullcontext():
             check_interpreter()  # inside a job: the Python that submitted it, or a FAILED run that says why
+            ctx.trial = open_trial(session.info.get("trial"), session.log_dir)
             if seeding_function is not None:
                 seeding_function(cfg.seed)
             task(ctx)
@@ -164,9 +175,13 @@ def run_point(
                                "traceback": traceback.format_exc()}
         raise
     except Exception as exc:  # noqa: BLE001 - whatever the task raises is recorded in the run, not propagated
-        status, exit_code = store.FAILED, 1
-        fields["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
-        log.error("run %s failed:\n%s", session.log_id, traceback.format_exc().rstrip())
+        if is_pruned(exc, ctx.trial):  # the task stopped a trial its sweeper judged hopeless: a deliberate end
+            status = store.PRUNED
+            fields["pruned"] = {"type": type(exc).__name__, "message": str(exc)}
+        else:
+            status, exit_code = store.FAILED, 1
+            fields["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+            log.error("run %s failed:\n%s", session.log_id, traceback.format_exc().rstrip())
     finally:
         with deferred():
             recorded = session.finish(status, **fields)

@@ -1,9 +1,9 @@
 """Framework settings: ``config_path/mlx.yaml`` plus ``mlx.KEY=V`` / ``+mlx.KEY=V`` overrides.
 
 Settings are plain dataclasses so that reading them costs no omegaconf import and every key has a documented
-default. An unknown key is an error listing the valid keys. The ``scheduler``, ``version_manager`` and
-``reader`` sections hold a ``name`` plus options that belong to the chosen plugin; the plugin validates them
-(see :meth:`mlxcore.schedulers.base.Scheduler.from_settings`). Ranges and formats are checked by
+default. An unknown key is an error listing the valid keys. The ``scheduler``, ``version_manager``,
+``reader`` and ``sweeper`` sections hold a ``name`` plus options that belong to the chosen plugin; the plugin
+validates them (see :meth:`mlxcore.schedulers.base.Scheduler.from_settings`). Ranges and formats are checked by
 :mod:`mlxcore.settings_checks`: :func:`build_settings` runs the checks that need no plugin, and
 :func:`check_plugin_choices` those that depend on the installed plugins.
 """
@@ -69,6 +69,9 @@ class Settings:
     use_version_manager: bool = False
     version_manager: PluginSection = field(default_factory=lambda: PluginSection("git"))
     reader: PluginSection = field(default_factory=lambda: PluginSection("duckdb"))
+    #: how the points of a sweep are chosen: ``grid`` (every combination of the listed values) or a search
+    #: sweeper plugin (``optuna``) with its own options
+    sweeper: PluginSection = field(default_factory=lambda: PluginSection("grid"))
     #: do not run a sweep point whose config identity matches a COMPLETE run in the same logs directory
     skip_completed: bool = False
     #: run only the points whose latest run failed or was interrupted, back into that run's directory

@@ -24,6 +24,7 @@ from .statuses import (
     PENDING,
     PREEMPTED,
     PREEMPTED_EXIT_CODE,
+    PRUNED,
     RUNNING,
     SUBMITTED,
     TIMEOUT,
@@ -34,7 +35,7 @@ from .writer import ConfigChangedError, RunWriteError, RunWriter
 
 __all__ = [
     "ACTIVE_STATUSES", "CANCELLED", "COMPLETE", "DEAD", "FAILED", "FINAL_STATUSES", "FORMAT", "INTERRUPTED",
-    "PENDING", "PREEMPTED", "PREEMPTED_EXIT_CODE", "RUNNING", "SUBMITTED", "TIMEOUT", "UNKNOWN",
+    "PENDING", "PREEMPTED", "PREEMPTED_EXIT_CODE", "PRUNED", "RUNNING", "SUBMITTED", "TIMEOUT", "UNKNOWN",
     "ConfigChangedError", "Run", "RunBusyError", "RunPaths", "RunStore", "RunWriteError", "RunWriter",
     "HEARTBEAT", "STATE_DIR", "StatusError", "effective_status", "file_mode", "judge", "now_iso", "open_run_dir",
     "process_alive", "read_yaml", "reconcile", "reconcile_detail", "write_atomic", "write_yaml",

@@ -7,7 +7,7 @@ gone); the scheduler says where the job is. The rules, in order:
    stop at the time limit with no checkpoint saved since the attempt began, so not requeued) is FAILED with
    that error, unless its job waits or runs again or a cancel was requested;
 2. a PREEMPTED run whose job is back in the queue (it requeued itself to resume) shows the job's state;
-3. COMPLETE, FAILED and PREEMPTED recorded by the run itself win;
+3. COMPLETE, PRUNED, FAILED and PREEMPTED recorded by the run itself win;
 4. a job the scheduler killed (TIMEOUT, CANCELLED, FAILED, PREEMPTED) while the run was interrupted or never
    recorded an end shows as the scheduler saw it;
 5. a run whose cancel was requested and that was interrupted, never started or died is CANCELLED;
@@ -31,7 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from . import layout, liveness
-from .statuses import CANCELLED, COMPLETE, DEAD, FAILED, INTERRUPTED, PENDING, PREEMPTED, RUNNING, SUBMITTED, TIMEOUT
+from .statuses import (
+    CANCELLED,
+    COMPLETE,
+    DEAD,
+    FAILED,
+    INTERRUPTED,
+    PENDING,
+    PREEMPTED,
+    PRUNED,
+    RUNNING,
+    SUBMITTED,
+    TIMEOUT,
+)
 
 #: a job submitted less than this long ago may not be in the scheduler's answer yet
 ORPHAN_GRACE_S = 30.0
@@ -59,7 +71,7 @@ def reconcile_detail(info: dict[str, Any] | None, run_dir: Path | str, live: Any
         return PENDING, f"waiting for a worker of its pack's job {record.get('job_id') if record else ''}".strip()
     if own == PREEMPTED and state in (PENDING, RUNNING) and not cancelled:
         return state, getattr(live, "reason", None)
-    if own in (COMPLETE, FAILED, PREEMPTED):
+    if own in (COMPLETE, PRUNED, FAILED, PREEMPTED):
         return own, reason
     if state in (TIMEOUT, CANCELLED, FAILED, PREEMPTED):
         return state, getattr(live, "reason", None)

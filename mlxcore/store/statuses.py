@@ -2,7 +2,7 @@
 
 ::
 
-    (new) ──> SUBMITTED ──> RUNNING ──> COMPLETE | FAILED | INTERRUPTED | PREEMPTED | TIMEOUT | CANCELLED
+    (new) ──> SUBMITTED ──> RUNNING ──> COMPLETE | PRUNED | FAILED | INTERRUPTED | PREEMPTED | TIMEOUT | CANCELLED
                   │  ^          ^                              │
                   │  └──────────┼──────── resubmitted ─────────┤
                   │             └──────── resumed ─────────────┘
@@ -10,7 +10,9 @@
 
 DEAD is never written: it is what a RUNNING run whose writer is gone, or a SUBMITTED run whose job no longer
 exists, is shown as (:mod:`mlxcore.store.liveness`); a dead run may be resumed or resubmitted like a final one.
-PENDING is a scheduler's word for a SUBMITTED run whose job waits in the queue.
+PENDING is a scheduler's word for a SUBMITTED run whose job waits in the queue. PRUNED is a search trial that its
+task stopped early because its sweeper judged it hopeless (:class:`mlxcore.TrialPruned`): final, its rows kept, an
+ending as deliberate as COMPLETE (never rerun by ``rerun_failed``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ SUBMITTED = "SUBMITTED"
 PENDING = "PENDING"
 RUNNING = "RUNNING"
 COMPLETE = "COMPLETE"
+PRUNED = "PRUNED"
 FAILED = "FAILED"
 INTERRUPTED = "INTERRUPTED"
 PREEMPTED = "PREEMPTED"
@@ -30,7 +33,7 @@ CANCELLED = "CANCELLED"
 DEAD = "DEAD"
 UNKNOWN = "UNKNOWN"
 
-FINAL_STATUSES = frozenset({COMPLETE, FAILED, INTERRUPTED, PREEMPTED, TIMEOUT, CANCELLED})
+FINAL_STATUSES = frozenset({COMPLETE, PRUNED, FAILED, INTERRUPTED, PREEMPTED, TIMEOUT, CANCELLED})
 ACTIVE_STATUSES = frozenset({SUBMITTED, PENDING, RUNNING})
 WRITTEN_STATUSES = frozenset({SUBMITTED, RUNNING, *FINAL_STATUSES})
 
