@@ -168,11 +168,19 @@ def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | N
 
 def _sweep(task: Callable, plan: Any, settings: Any, composer: Any, seeding_function: Callable | None,
            prepared: Any) -> int:
-    """Hand the plan to the selected sweeper (``grid`` unless ``mlx.sweeper.name`` says otherwise)."""
+    """Hand the plan to the selected sweeper (``grid`` unless ``mlx.sweeper.name`` says otherwise). A job of a
+    sweep (one point, into its given run) runs that point whatever the sweeper: the sweeper that chose it is the
+    launch's, recorded in the run's settings, and what the job's ``ctx.trial`` needs is in the run's info."""
     from .plugins import get_sweeper_class
     from .sweepers.runner import SweepInterrupted, TrialRunner
 
-    sweeper = get_sweeper_class(settings.sweeper.name).from_settings(settings.sweeper.options)
+    if settings.logger.forced_log_id is not None and len(plan) == 1 and not plan.dimensions:
+        # one given run: a job of a sweep (a search's trial among them) runs its point; nothing is left to choose
+        from .sweepers.grid import GridSweeper
+
+        sweeper: Any = GridSweeper()
+    else:
+        sweeper = get_sweeper_class(settings.sweeper.name).from_settings(settings.sweeper.options)
     runner = TrialRunner(task, settings, composer, seeding_function, prepared, plan.mlx_overrides)
     try:
         return sweeper.sweep(plan, runner)

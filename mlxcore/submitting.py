@@ -80,13 +80,9 @@ def submit_points(points: Iterable[PointToSubmit], mlx_overrides: list[ConfigOve
     managed = {"mlx.use_scheduler", "mlx.skip_completed", "mlx.rerun_failed", "mlx.logger.forced_log_id"}
     if prepared is not None:
         managed |= {"mlx.use_version_manager", "mlx.logger.parent_log_dir"}
-    searching = settings.sweeper.name != "grid"
-    mlx_texts = [o.text for o in mlx_overrides if o.key not in managed
-                 and not (searching and (o.key == "mlx.sweeper" or o.key.startswith("mlx.sweeper.")))]
+    mlx_texts = [o.text for o in mlx_overrides if o.key not in managed]
     # the jobs must not filter again: each would rescan the whole logs directory
     mlx_texts += ["+mlx.skip_completed=false", "+mlx.rerun_failed=false"]
-    if searching:  # a trial's job runs its one point; what its ctx.trial needs is in its run's info.trial
-        mlx_texts.append("+mlx.sweeper=grid")
     if prepared is not None:  # the code was prepared (and recorded in each run) here: the jobs run it as it is
         mlx_texts += ["+mlx.use_version_manager=false", *pinned_log_dir(workdir, settings.log_dir_root)]
     job_settings = dict(settings.to_dict(), use_scheduler=False)

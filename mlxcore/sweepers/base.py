@@ -101,9 +101,9 @@ class Sweeper(ABC):
     def from_settings(cls, options: dict[str, Any]) -> Sweeper:
         """Build from ``mlx.sweeper``'s options; the default accepts none."""
         if options:
-            from ..errors import UnknownChoiceError
+            from ..errors import ConfigError
 
-            raise UnknownChoiceError(f"option of sweeper {cls.name!r}", next(iter(options)), [])
+            raise ConfigError(f"unknown mlx.sweeper option {next(iter(options))!r}: the {cls.name} sweeper takes none")
         return cls()
 
     @abstractmethod

@@ -6,8 +6,9 @@ from .logger_contract import LoggerContract
 from .reader_contract import ReaderContract
 from .scheduler_contract import SchedulerContract
 from .serializer_contract import SerializerContract
+from .sweeper_contract import SweeperContract
 from .version_manager_contract import VersionManagerContract
 from .waiting import WaitTimeout, wait_until
 
 __all__ = ["LocalCluster", "LoggerContract", "ReaderContract", "SchedulerContract", "SerializerContract",
-           "VersionManagerContract", "WaitTimeout", "wait_until"]
+           "SweeperContract", "VersionManagerContract", "WaitTimeout", "wait_until"]
