@@ -1,9 +1,14 @@
 """Run identity: a stable hash of the resolved user config, and the index that finds earlier runs by it.
 
 ``skip_completed`` skips a sweep point whose identity matches a COMPLETE run of the same logs directory;
-``rerun_failed`` runs only the points whose latest run ended FAILED, INTERRUPTED, CANCELLED, PREEMPTED or DEAD,
-back into that run's own directory (so ``load_checkpoint`` resumes it). Framework settings (``mlx.*``) are not
-part of the identity: changing the scheduler or the log directory does not make a point new.
+``rerun_failed`` runs only the points whose latest run ended FAILED, INTERRUPTED, CANCELLED, PREEMPTED, TIMEOUT
+or DEAD, back into that run's own directory (so ``load_checkpoint`` resumes it). Framework settings (``mlx.*``)
+are not part of the identity: changing the scheduler or the log directory does not make a point new.
+
+A PRUNED run (its task stopped a search trial its sweeper judged hopeless) is neither: ``rerun_failed`` does not
+run it again (it ended as deliberately as a COMPLETE run; running it again would only be pruned again), and
+``skip_completed`` does not skip its point (the task did not run to its end, so the point has no complete
+result: a grid launched with ``skip_completed`` runs it in a new run).
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from . import store
 
 log = logging.getLogger(__name__)
 
+#: the statuses ``rerun_failed`` runs again (not COMPLETE, not PRUNED: both ended deliberately)
 RERUNNABLE = frozenset({store.FAILED, store.INTERRUPTED, store.CANCELLED, store.PREEMPTED, store.DEAD, store.TIMEOUT})
+#: the statuses ``skip_completed`` skips (PRUNED is not: its task stopped before its end)
+COMPLETED = frozenset({store.COMPLETE})
 
 
 def config_identity(resolved: Any) -> str:
@@ -63,7 +71,7 @@ class RunIndex:
             if latest is not None and latest[1] in RERUNNABLE:
                 return True, latest[0]
             return False, None
-        if skip_completed and latest is not None and latest[1] == store.COMPLETE:
+        if skip_completed and latest is not None and latest[1] in COMPLETED:
             return False, None
         return True, None
 

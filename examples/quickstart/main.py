@@ -5,6 +5,8 @@
     python main.py optimizer.lr=0.01,0.05 optimizer.momentum=0,0.9 seed=1,2,3 \
         +mlx.use_scheduler=true +mlx.scheduler.workers=2    # twelve runs, two at a time
     python main.py +mlx.logger.forced_log_id=3       # resume run 3 from its last checkpoint
+    python main.py optimizer.lr='tag(log, interval(0.001, 0.1))' optimizer.momentum='interval(0, 0.9)' \
+        +mlx.sweeper.name=optuna +mlx.sweeper.metric=train.loss +mlx.sweeper.pruner=median  # a search (mlxcore-optuna)
 """
 
 import random
@@ -35,6 +37,10 @@ def train(ctx: mlxcore.Context) -> None:
         loss = sum((state["w"] * x + state["b"] - y) ** 2 for x, y in data) / len(data)
         ctx.logger.log_metrics({"loss": loss, "epoch": epoch}, log_name="train")
         ctx.logger.log_checkpoint({**state, "epoch": epoch}, log_name="last_ckpt")
+        if ctx.trial is not None:  # in a search: tell the pruner, which may stop a hopeless trial early
+            ctx.trial.report(loss, epoch)
+            if ctx.trial.should_prune():
+                raise mlxcore.TrialPruned(f"epoch {epoch}: loss {loss:.4g}")
         if ctx.should_stop:  # the scheduler asked us to stop: the checkpoint is saved, return
             return
 

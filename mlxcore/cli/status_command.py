@@ -8,6 +8,10 @@ across the shown runs (keys equal everywhere say nothing), the last value of cho
 
 ``--watch`` redraws until no shown run is waiting or running (live on a terminal; otherwise a new table
 whenever a state changes).
+
+When the shown runs include search trials (runs whose info holds a ``trial`` record), one line per study
+follows the table: its trials by state and the best trial so far (:mod:`mlxcore.reader.trials`, from the info
+already read for the table; ``--studies`` shows only these lines, ``--studies --json`` one object per study).
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import store
 from ..errors import MlxcoreError
 from .jobs_command import ACTIVE, RunState, collect, select, selected_ids
+
+if TYPE_CHECKING:
+    from ..reader.trials import Study
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +113,23 @@ def summary(states: list[RunState]) -> str:
     return f"{len(states)} run(s): " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
+def study_summaries(states: list[RunState]) -> list[Study]:
+    """The studies of the trial runs among ``states`` (:class:`mlxcore.reader.trials.Study`)."""
+    from ..reader.trials import studies, trial_rows
+
+    return studies(trial_rows((s.log_id, s.status, s.info) for s in states))
+
+
+def study_lines(states: list[RunState]) -> list[str]:
+    return [study.line() for study in study_summaries(states)]
+
+
+def run_row(state: RunState) -> dict[str, Any]:
+    """A run as ``--json`` shows it: its state, and its ``trial`` record (``None`` for an ordinary run)."""
+    trial = state.info.get("trial")
+    return {**state.row(), "trial": trial if isinstance(trial, dict) else None}
+
+
 def snapshot(logs: Path, ids: set[int] | None, statuses: tuple[str, ...], metrics: list[str]
              ) -> tuple[list[RunState], str]:
     states = select(collect(logs, ids), statuses)
@@ -120,6 +144,9 @@ def snapshot(logs: Path, ids: set[int] | None, statuses: tuple[str, ...], metric
         log.warning("config values not shown: %s", exc)
         columns, values = [], {}
     text = f"{table(states, columns, values)}\n{summary(states)}"
+    lines = study_lines(states)
+    if lines:
+        text += "\n" + "\n".join(lines)
     if problems:
         runs = len({p["log_id"] for p in problems})
         text += (f"\n{len(problems)} problem(s) in {runs} run(s) could not be read; the other runs are all here: "
@@ -139,14 +166,19 @@ def snapshot(logs: Path, ids: set[int] | None, statuses: tuple[str, ...], metric
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
 @click.option("--summary", is_flag=True,
               help="Per sweep and status: runs, elapsed time, CPU- and GPU-hours (accounting first).")
-@click.option("--json", "as_json", is_flag=True, help="Output JSON, one object per run (per group with --summary).")
+@click.option("--studies", is_flag=True,
+              help="Per search study: its trials by state and the best trial so far (only these lines).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Output JSON, one object per run (per group with --summary, per study with --studies).")
 def status_command(logs: Path, selection: tuple[str, ...], statuses: tuple[str, ...], filter_text: str | None,
-                   metrics: tuple[str, ...], watch: bool, interval: float, summary: bool, as_json: bool) -> None:
+                   metrics: tuple[str, ...], watch: bool, interval: float, summary: bool, studies: bool,
+                   as_json: bool) -> None:
     """Show the true state of the runs of LOGS: all, some ids (12 12-15 12,14) and/or a filter string
     ("config.optimizer.lr <= 0.01").
 
     Each scheduler is asked once for all of its jobs; when it has forgotten a job, the run's info decides. The
-    table shows the config keys that vary across the shown runs, --metric values and durations.
+    table shows the config keys that vary across the shown runs, --metric values and durations, and, when
+    some are search trials, one line per study with the best trial so far.
     """
     logs = logs.absolute()
     ids_words, positional_filter = split_selection(selection)
@@ -158,8 +190,13 @@ def status_command(logs: Path, selection: tuple[str, ...], statuses: tuple[str, 
         states = select(collect(logs, ids), statuses)
         click.echo(json.dumps([g.row() for g in summarize(states)], indent=1) if as_json else summary_table(states))
         return
+    if studies:
+        found = study_summaries(select(collect(logs, ids), statuses))
+        click.echo(json.dumps([study.row() for study in found], indent=1, default=str) if as_json
+                   else "\n".join(study.line() for study in found) or "no search trial")
+        return
     if as_json:
-        click.echo(json.dumps([s.row() for s in select(collect(logs, ids), statuses)], indent=1))
+        click.echo(json.dumps([run_row(s) for s in select(collect(logs, ids), statuses)], indent=1, default=str))
         return
     if not watch:
         click.echo(snapshot(logs, ids, statuses, list(metrics))[1])

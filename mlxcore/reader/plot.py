@@ -3,6 +3,11 @@
 The figure is a :class:`matplotlib.figure.Figure` built without pyplot: no global figure registry, no GUI
 backend chosen behind the caller's back; ``fig.savefig`` renders it with Agg (PNG), SVG or PDF from the file
 name. One line per group (the mean over the group's runs) and one band (``fill_between``) around it.
+
+:func:`draw_trials` draws a search's trials (:mod:`mlxcore.reader.trials`): one axes per study, each COMPLETE
+trial's value against its number, the best value so far as a step line, and PRUNED and FAIL trials as marks
+along the bottom of the axes (a value a pruned trial logged before it was stopped is not a result: drawn, it
+would set the scale).
 """
 
 from __future__ import annotations
@@ -72,3 +77,60 @@ def draw_curves(rows: list[dict[str, Any]], groups: list[str], metric: str, x: s
     ax.legend(fontsize="small")
     ax.grid(True, alpha=0.3)
     return ax.figure
+
+
+def draw_trials(rows: list[dict[str, Any]], ax: Any = None, title: str | None = None, logy: bool = False,
+                figsize: tuple[float, float] = (6.4, 4.0), dpi: int = 100) -> Any:
+    """Draw the trials ``rows`` (:func:`mlxcore.reader.trials.trial_rows`), one axes per study stacked in one
+    figure (``figsize`` is each axes' share), and return the figure. ``ax``: draw one study into it.
+
+    The best-so-far line is :func:`~mlxcore.reader.trials.trial_rows`' ``best_so_far`` at every trial from the
+    first COMPLETE one on, drawn as steps (it changes at a trial that did better).
+    """
+    from .trials import COMPLETE, FAIL, PRUNED
+
+    names = list(dict.fromkeys(r["study"] for r in rows))
+    if not names:
+        raise QueryError("nothing to plot: no trial run (a run made by a search sweeper) was selected")
+    if ax is not None and len(names) > 1:
+        raise QueryError(f"{len(names)} studies ({', '.join(names)}) cannot share one axes: choose one study")
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(figsize[0], figsize[1] * len(names)), dpi=dpi, layout="constrained")
+        axes = list(fig.subplots(len(names), 1, squeeze=False)[:, 0])
+    else:
+        axes = [ax]
+    for name, axis in zip(names, axes):
+        study = [r for r in rows if r["study"] == name]
+        first = study[0]
+        maximize = first["direction"] == "maximize"
+        metric = ".".join(p for p in (first["metric"], first["reduce"]) if p) or "value"
+        done = [r for r in study if r["state"] == COMPLETE and r["value"] is not None]
+        axis.plot([r["number"] for r in done], [r["value"] for r in done], "o", color="tab:blue", markersize=4,
+                  label=f"COMPLETE trial ({len(done)})", gid="complete")
+        # PRUNED and FAIL trials along the bottom: their values (if any) are not a result and would set the scale
+        for state, marker, color in ((PRUNED, "x", "0.45"), (FAIL, "v", "tab:red")):
+            ended = [r["number"] for r in study if r["state"] == state]
+            if ended:
+                axis.plot(ended, [0.03] * len(ended), marker, color=color, markersize=5, clip_on=False,
+                          transform=axis.get_xaxis_transform(), gid=state.lower(),
+                          label=f"{state} trial ({len(ended)}), no value drawn")
+        steps = [r for r in study if r["best_so_far"] is not None]
+        best = next((r for r in study if r["is_best"]), None)
+        if steps and best is not None:
+            axis.step([r["number"] for r in steps], [r["best_so_far"] for r in steps], where="post",
+                      color="tab:orange", linewidth=1.8, gid="best-so-far",
+                      label=f"best so far ({'max' if maximize else 'min'}); best: trial {best['number']} "
+                            f"(run {best['log_id']}) = {best['value']:.6g}")
+        axis.set_xlabel("trial number")
+        axis.set_ylabel(metric)
+        if logy:
+            axis.set_yscale("log")
+        axis.set_title(title if title is not None and len(axes) == 1 else
+                       f"study {name}: {metric}, {'maximize' if maximize else 'minimize'} ({len(study)} trials)")
+        axis.legend(fontsize="small")
+        axis.grid(True, alpha=0.3)
+    if title is not None and len(axes) > 1:
+        axes[0].figure.suptitle(title)
+    return axes[0].figure

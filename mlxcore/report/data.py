@@ -21,9 +21,10 @@ from typing import Any
 from ..errors import QueryError
 from ..reader.filters import BOOL, FLOAT, INT, JSON, TEXT, kind_of
 
-#: statuses whose runs the report lists under "failures" (PRUNED only where a plugin writes it)
-FAILURES = ("FAILED", "DEAD", "TIMEOUT", "CANCELLED", "PRUNED")
-#: statuses ``+mlx.rerun_failed=true`` runs again (mlxcore.identity.RERUNNABLE)
+#: statuses whose runs the report lists under "failures" (not PRUNED: a search trial its sweeper stopped on
+#: purpose ended as deliberately as a COMPLETE run, has no error to show and is not rerun)
+FAILURES = ("FAILED", "DEAD", "TIMEOUT", "CANCELLED")
+#: statuses ``+mlx.rerun_failed=true`` runs again (mlxcore.identity.RERUNNABLE; never COMPLETE or PRUNED)
 RERUNNABLE = ("FAILED", "INTERRUPTED", "CANCELLED", "PREEMPTED", "DEAD", "TIMEOUT")
 TAIL_LINES = 12
 TAIL_BYTES = 8192

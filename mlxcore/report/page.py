@@ -143,8 +143,8 @@ def totals_html(data: RunsData) -> str:
 
 def failures_html(data: RunsData) -> str:
     if not data.failures_total:
-        return '<p class="note">No run FAILED, DEAD, TIMEOUT, CANCELLED or PRUNED.</p>'
-    parts = [f'<p class="note">{data.failures_total} run(s) FAILED, DEAD, TIMEOUT, CANCELLED or PRUNED'
+        return '<p class="note">No run FAILED, DEAD, TIMEOUT or CANCELLED.</p>'
+    parts = [f'<p class="note">{data.failures_total} run(s) FAILED, DEAD, TIMEOUT or CANCELLED'
              + (f"; the first {len(data.failures)} are listed" if len(data.failures) < data.failures_total else "")
              + ".</p>"]
     if data.reruns:
