@@ -30,6 +30,7 @@ from ..running import SKIPPED, RunOutcome, run_point, signal_handlers
 from ..schedulers.observe import observe
 from ..settings import Settings
 from ..store import RunStore
+from ..submitting import submit_plan, submit_points
 from ..version_managers import PreparedCode
 from .base import TrialPoint, TrialResult
 from .objective import read_metric
@@ -81,8 +82,6 @@ class TrialRunner:
     def run_grid(self, plan: SweepPlan) -> int:
         """Run every point of ``plan`` (honouring ``skip_completed``/``rerun_failed``); the exit code."""
         if self.settings.use_scheduler:
-            from ..submitting import submit_plan
-
             return submit_plan(plan, self.settings, self.composer, self.prepared)
         return self._grid_in_process(plan)
 
@@ -134,8 +133,6 @@ class TrialRunner:
             return []
         if self.in_process:
             return self._run_in_process(points)
-        from ..submitting import submit_points
-
         submitted = submit_points([(p.overrides, {"trial": p.trial}, p.log_id) for p in points], self.mlx_overrides,
                                   self.settings, self.composer, self.prepared, filter_points=False)
         if submitted.code >= 128:  # the local pool ran them and was interrupted
