@@ -150,7 +150,9 @@ def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | N
     settings = load_settings(config_dir, plan.mlx_overrides)
     from .settings import check_plugin_choices
 
-    check_plugin_choices(settings)  # an unknown logger, format or scheduler fails before anything is written
+    one_given_run = settings.logger.forced_log_id is not None and len(plan) == 1 and not plan.dimensions
+    # an unknown logger, format, scheduler or sweeper fails before anything is written
+    check_plugin_choices(settings, sweeper=not one_given_run)
     if not settings.use_logger:
         needing = [name for name, on in (("use_scheduler", settings.use_scheduler), ("skip_completed",
                    settings.skip_completed), ("rerun_failed", settings.rerun_failed), ("logger.forced_log_id",
@@ -163,18 +165,18 @@ def launch_runs(task: Callable, config_dir: Path, seeding_function: Callable | N
         os.environ.update(prepared.env)
     if not settings.use_scheduler and prepared is not None and _reexec_needed(prepared):
         _reexec(prepared, settings)  # does not return
-    return _sweep(task, plan, settings, composer, seeding_function, prepared)
+    return _sweep(task, plan, settings, composer, seeding_function, prepared, one_given_run)
 
 
 def _sweep(task: Callable, plan: Any, settings: Any, composer: Any, seeding_function: Callable | None,
-           prepared: Any) -> int:
+           prepared: Any, one_given_run: bool) -> int:
     """Hand the plan to the selected sweeper (``grid`` unless ``mlx.sweeper.name`` says otherwise). A job of a
     sweep (one point, into its given run) runs that point whatever the sweeper: the sweeper that chose it is the
     launch's, recorded in the run's settings, and what the job's ``ctx.trial`` needs is in the run's info."""
     from .plugins import get_sweeper_class
     from .sweepers.runner import SweepInterrupted, TrialRunner
 
-    if settings.logger.forced_log_id is not None and len(plan) == 1 and not plan.dimensions:
+    if one_given_run:
         # one given run: a job of a sweep (a search's trial among them) runs its point; nothing is left to choose
         from .sweepers.grid import GridSweeper
 

@@ -145,21 +145,23 @@ def check_memory(value: Any, setting: str) -> None:
 
 
 # -- the names that depend on the installed plugins ------------------------------------------------------------
-def check_plugin_choices(settings: Settings) -> None:
+def check_plugin_choices(settings: Settings, sweeper: bool = True) -> None:
     """Check the names the installed plugins define: ``logger.name``, ``logger.checkpoint_format``,
     ``sweeper.name`` and the sweeper's options (by building it) and, with
     ``use_scheduler``, ``scheduler.name`` and the scheduler's options (by building the scheduler, which
     validates them; nothing is submitted or checked on PATH). ``use_version_manager`` checks
     ``version_manager.name`` too (the manager is not built: building one may inspect the repository).
 
+    :param sweeper: build the sweeper too (not in a job of a sweep, which runs one given point).
     :raises ConfigError: an :class:`UnknownChoiceError` naming the setting and the registered names, or the
-        scheduler's own error for a bad option.
+        scheduler's or sweeper's own error for a bad option.
     """
     from .plugins import get_plugin_manager, get_scheduler_class, get_sweeper_class
 
     manager = get_plugin_manager()
     _check_registered(manager, "sweepers", settings.sweeper.name, "mlx.sweeper.name")
-    get_sweeper_class(settings.sweeper.name).from_settings(settings.sweeper.options)
+    if sweeper:  # a job of a sweep runs its one point: its launch checked the options (and built no search here)
+        get_sweeper_class(settings.sweeper.name).from_settings(settings.sweeper.options)
     _check_registered(manager, "loggers", settings.logger.name, "mlx.logger.name")
     _check_registered(manager, "serializers", settings.logger.checkpoint_format, "mlx.logger.checkpoint_format")
     if settings.use_version_manager:

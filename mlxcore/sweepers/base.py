@@ -59,8 +59,10 @@ class Trial(Protocol):
     number: int
     #: the sampled values, by config key
     params: dict[str, Any]
-    #: exceptions that end the run PRUNED besides :class:`TrialPruned` (``optuna.TrialPruned``)
-    pruned_exceptions: tuple[type[BaseException], ...]
+    @property
+    def pruned_exceptions(self) -> tuple[type[BaseException], ...]:
+        """Exceptions that end the run PRUNED besides :class:`TrialPruned` (``optuna.TrialPruned``); read only
+        once the task raised (a plain class attribute satisfies this too)."""
 
     def report(self, value: float, step: int) -> None:
         """Tell the sweeper the objective's value at ``step`` (an epoch): what a pruner compares."""

@@ -1,0 +1,24 @@
+"""A search through the local pool: two trials at a time in worker processes, which report to the study's
+journal themselves (the pruner decides there)."""
+
+from __future__ import annotations
+
+from optuna_testlib import Search, check
+
+
+def test_a_search_through_the_local_pool_with_two_workers(search: Search) -> None:
+    result = check(search.run("mode=curve", "epochs=3", "offset=choice(0,10)", "+mlx.use_scheduler=true",
+                              "+mlx.scheduler.workers=2", "+mlx.sweeper.parallel=2", "+mlx.sweeper.n_trials=6",
+                              "+mlx.sweeper.sampler=random", "+mlx.sweeper.seed=0", "+mlx.sweeper.pruner=median",
+                              "+mlx.sweeper.pruner.n_startup_trials=1", "+mlx.sweeper.poll_interval=0.1"))
+    assert result.stderr.count("submitted 2 run(s)") == 3, result.stderr  # three waves of two
+    (study,) = search.studies()
+    assert len(study.trials) == 6
+    assert all(t.intermediate_values for t in study.trials)  # reported from the workers' processes
+    trials = search.trials()
+    assert sorted(t["number"] for t in trials.values()) == list(range(6))
+    for log_id, trial in trials.items():
+        info = search.info(log_id)
+        assert info["status"] == trial["state"] == study.trials[trial["number"]].state.name
+        assert f"+mlx.logger.forced_log_id={log_id}" in info["argv"]  # run by a worker, as a job
+    assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED"}
