@@ -50,7 +50,7 @@ class Progress:
         done = sum(1 for c in codes.values() if c == 0)
         failed = sum(1 for c in codes.values() if c not in (0, None))
         never = sum(1 for c in codes.values() if c is None)
-        text = f"{len(codes)} run(s): {done} complete, {failed} failed or interrupted"
+        text = f"{len(codes)} run(s): {done} done, {failed} failed or interrupted"  # done: COMPLETE or PRUNED
         if never:
             text += f", {never} never started (marked CANCELLED; re-issue with +mlx.skip_completed=true to run them)"
         (log.warning if failed or never or stop_signal else log.info)(text)

@@ -37,6 +37,12 @@ class Search:
         return subprocess.Popen(self.command(*args), cwd=self.root, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env={**os.environ, "MLXCORE_LOG_LEVEL": "INFO"})
 
+    def start_capturing(self, *args: str) -> subprocess.Popen:
+        """:meth:`start`, its stdout and stderr going to ``again.out`` and ``again.err`` in the root."""
+        with open(self.root / "again.out", "w") as out, open(self.root / "again.err", "w") as err:
+            return subprocess.Popen(self.command(*args), cwd=self.root, stdout=out, stderr=err,
+                                    env={**os.environ, "MLXCORE_LOG_LEVEL": "INFO"})
+
     def run_ids(self) -> list[int]:
         if not self.logs.exists():
             return []

@@ -54,8 +54,9 @@ def test_a_killed_search_resumes_without_duplicates(search: Search, where: str) 
                          [(signal.SIGUSR1, 3, "PREEMPTED"), (signal.SIGINT, 130, "INTERRUPTED")],
                          ids=["stop signal", "ctrl-c"])
 def test_a_stopped_trial_is_resumed_in_place(search: Search, signum: int, code: int, status: str) -> None:
-    """SIGUSR1 (a stop signal: the run ends PREEMPTED, exit 3 as a preempted grid's) or Ctrl-C (INTERRUPTED, exit 130): the study keeps
-    the trial RUNNING and asks for no more; the same command resumes that run in place and finishes the search."""
+    """SIGUSR1 (a stop signal: the run ends PREEMPTED, exit 3 as a preempted grid's) or Ctrl-C (INTERRUPTED, exit
+    130): the study keeps the trial RUNNING and asks for no more; the same command resumes that run in place and
+    finishes the search."""
     block, marker = search.root / "block", search.root / "marker"
     block.write_text("")
     args = ("mode=resume", "epochs=3", "offset=interval(0,1)", "block_epoch=1", "block_trial=1",

@@ -3,8 +3,12 @@ the run store and squeue/sacct, pruning decided inside the jobs."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from optuna_testlib import Search, check
+
+from mlxcore.testing import wait_until
 
 
 @pytest.mark.usefixtures("slurm_cluster")
@@ -26,3 +30,44 @@ def test_a_search_as_slurm_arrays(search: Search) -> None:
         assert study.trials[trial["number"]].user_attrs["log_id"] == log_id
     records = [search.logs / str(log_id) / "metadata" for log_id in trials]
     assert all(any(p.name.startswith("scheduler") for p in r.iterdir()) for r in records)  # each was a job
+
+
+@pytest.mark.usefixtures("slurm_cluster")
+def test_a_search_whose_launcher_is_killed_waits_for_its_jobs_when_run_again(search: Search) -> None:
+    """SIGKILL of the launcher while a wave's jobs run on SLURM: the jobs go on; the same command finds the
+    trials RUNNING in the study with their runs still going, waits for them (no job submitted twice, no run
+    rerun) and finishes the study."""
+    block, marker = search.root / "block", search.root / "marker"
+    block.write_text("")
+    args = ("mode=resume", "epochs=3", "offset=interval(0,1)", "block_epoch=1", "block_trial=1",
+            f"block_file={block}", f"marker_file={marker}", "+mlx.sweeper.n_trials=4", "+mlx.sweeper.seed=0",
+            "+mlx.sweeper.sampler=random", "+mlx.use_scheduler=true", "+mlx.scheduler.name=slurm",
+            "+mlx.sweeper.parallel=2", "+mlx.sweeper.poll_interval=0.5")
+    launcher = search.start(*args)
+    try:
+        line = wait_until(lambda: marker.exists() and marker.read_text().strip(), timeout=120,
+                          what="trial 1's job to block")
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=30)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+    blocked_run = int(line.split()[1])
+    again = search.start_capturing(*args)  # waits for the blocked trial's job, which is still running
+    try:
+        wait_until(lambda: "still going on" in (search.root / "again.err").read_text(), timeout=60,
+                   what="the second launcher to wait for the running trial")
+        block.unlink()
+        assert again.wait(timeout=240) == 0, (search.root / "again.err").read_text()
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait()
+    (study,) = search.studies()
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    trials = search.trials()
+    assert sorted(t["number"] for t in trials.values()) == [0, 1, 2, 3]  # one run per trial
+    assert trials[blocked_run]["number"] == 1
+    assert [row["epoch"] for row in search.rows(blocked_run)] == [0, 1, 2]  # the one job ran it through, once
+    assert "history" not in search.info(blocked_run)  # never run again
