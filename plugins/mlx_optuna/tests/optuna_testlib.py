@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,17 @@ class Search:
 def check(result: subprocess.CompletedProcess, code: int = 0) -> subprocess.CompletedProcess:
     assert result.returncode == code, f"exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+@contextmanager
+def blocked(process: subprocess.Popen, marker: Path, what: str, timeout: float = 60) -> Iterator[str]:
+    """Once the blocking trial of ``process`` wrote ``marker`` (``<trial number> <log id>``): that line. The process
+    is killed at the end if it still runs (a failed test leaves no launcher behind)."""
+    from mlxcore.testing import wait_until
+
+    try:
+        yield wait_until(lambda: marker.exists() and marker.read_text().strip(), timeout=timeout, what=what)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -6,9 +6,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from optuna_testlib import Search, check
-
-from mlxcore.testing import wait_until
+from optuna_testlib import Search, blocked, check
 
 
 @pytest.mark.parametrize("where", ["in process", "local pool"])
@@ -21,15 +19,10 @@ def test_a_killed_search_resumes_without_duplicates(search: Search, where: str) 
             f"block_file={block}", f"marker_file={marker}", "+mlx.sweeper.n_trials=5", "+mlx.sweeper.seed=0",
             "+mlx.sweeper.sampler=random", *scheduling)
     launcher = search.start(*args)
-    try:
-        # trial 2 reached its epoch 1 (epoch 0 checkpointed) and waits there
-        line = wait_until(lambda: marker.exists() and marker.read_text().strip(), timeout=60, what="trial 2 to block")
+    # trial 2 reached its epoch 1 (epoch 0 checkpointed) and waits there
+    with blocked(launcher, marker, "trial 2 to block") as line:
         launcher.send_signal(signal.SIGKILL)
         launcher.wait(timeout=30)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
     number, killed_run = (int(word) for word in line.split())
     assert number == 2
     block.unlink()  # the trial's next attempt runs through
@@ -62,14 +55,9 @@ def test_a_stopped_trial_is_resumed_in_place(search: Search, signum: int, code: 
     args = ("mode=resume", "epochs=3", "offset=interval(0,1)", "block_epoch=1", "block_trial=1",
             f"block_file={block}", f"marker_file={marker}", "+mlx.sweeper.n_trials=3")
     launcher = search.start(*args)
-    try:
-        line = wait_until(lambda: marker.exists() and marker.read_text().strip(), timeout=60, what="trial 1 to block")
+    with blocked(launcher, marker, "trial 1 to block") as line:
         launcher.send_signal(signum)
         assert launcher.wait(timeout=60) == code
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
     stopped_run = int(line.split()[1])
     assert search.info(stopped_run)["status"] == status and search.run_ids() == [1, 2]
     (study,) = search.studies()
@@ -90,8 +78,7 @@ def test_a_second_launcher_of_the_same_search_is_refused_while_the_first_runs(se
     args = ("mode=resume", "epochs=2", "offset=interval(0,1)", "block_epoch=0", "block_trial=0",
             f"block_file={block}", f"marker_file={marker}", "+mlx.sweeper.n_trials=2")
     first = search.start(*args)
-    try:
-        wait_until(lambda: marker.exists() and marker.read_text().strip(), timeout=60, what="trial 0 to block")
+    with blocked(first, marker, "trial 0 to block"):
         second = search.run(*args)
         assert second.returncode == 2, second.stderr
         (line,) = [x for x in second.stderr.splitlines() if x.startswith("mlxcore: error:")]
@@ -99,10 +86,6 @@ def test_a_second_launcher_of_the_same_search_is_refused_while_the_first_runs(se
         assert search.run_ids() == [1]  # the refused launcher made no run
         block.unlink()
         assert first.wait(timeout=60) == 0
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
     again = check(search.run(*args))  # the lock went with the first launcher
     assert search.run_ids() == [1, 2] and "launching" not in again.stderr
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from optuna_testlib import Search, check
+from optuna_testlib import Search, blocked, check
 
 from mlxcore.testing import wait_until
 
@@ -44,15 +44,9 @@ def test_a_search_whose_launcher_is_killed_waits_for_its_jobs_when_run_again(sea
             "+mlx.sweeper.sampler=random", "+mlx.use_scheduler=true", "+mlx.scheduler.name=slurm",
             "+mlx.sweeper.parallel=2", "+mlx.sweeper.poll_interval=0.5")
     launcher = search.start(*args)
-    try:
-        line = wait_until(lambda: marker.exists() and marker.read_text().strip(), timeout=120,
-                          what="trial 1's job to block")
+    with blocked(launcher, marker, "trial 1's job to block", timeout=120) as line:
         launcher.send_signal(signal.SIGKILL)
         launcher.wait(timeout=30)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
     blocked_run = int(line.split()[1])
     again = search.start_capturing(*args)  # waits for the blocked trial's job, which is still running
     try:
