@@ -67,7 +67,7 @@ def test_points_run_workers_at_a_time_each_with_its_own_gpu(project, job_mode):
         for b in rows:
             if a is not b and a["t0"] < b["t1"] and b["t0"] < a["t1"]:
                 assert a["cuda"] != b["cuda"]
-    assert "4 run(s): 4 complete" in result.stderr
+    assert "4 run(s): 4 done, 0 failed or interrupted" in result.stderr
     assert "\x1b[" not in result.stderr  # not a terminal: no progress bar drawn
     assert not list((project.root.parent / "pool-state").glob("*/*.pid"))  # the pool cleaned up after itself
 
