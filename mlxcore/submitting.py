@@ -35,6 +35,7 @@ from .session import check_config_keys, sweep_info
 from .settings import Settings
 from .store import RunStore, layout
 from .store.batch import SubmissionBatch
+from .store.lease import process_record
 from .version_managers import PreparedCode
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def submit_points(points: Iterable[PointToSubmit], mlx_overrides: list[ConfigOve
         mlx_texts += ["+mlx.use_version_manager=false", *pinned_log_dir(workdir, settings.log_dir_root)]
     job_settings = dict(settings.to_dict(), use_scheduler=False)
     metadata = {layout.SETTINGS: job_settings, **(prepared.files if prepared else {})}
+    submitter = process_record()  # a run left SUBMITTED with no job once this process is gone: never submitted
     point_filter = PointFilter(settings if filter_points else dataclasses.replace(
         settings, skip_completed=False, rerun_failed=False))
     # first every point's config, checks, identity and options: a bad point fails before any run is written
@@ -99,7 +101,7 @@ def submit_points(points: Iterable[PointToSubmit], mlx_overrides: list[ConfigOve
         if not run_it:
             continue
         info = {"overrides": [o.text for o in overrides], "submit_argv": list(sys.argv),
-                "submit_time": store.now_iso(), "config_identity": identity, **sweep_info(),
+                "submit_time": store.now_iso(), "submitter": submitter, "config_identity": identity, **sweep_info(),
                 **({"version": dict(prepared.record)} if prepared else {}), **(extra_info or {})}
         options = resources.for_point(resolved, " ".join(o.text for o in overrides))
         key = group_key(options)

@@ -203,6 +203,7 @@ def submit_script(path: Path, *, scheduler_name: str | None = None, logs: Path |
     from .session import sweep_info
     from .store import RunStore
     from .store.batch import SubmissionBatch
+    from .store.lease import process_record
 
     registry = get_plugin_manager().registry("schedulers")
     prefixes = {name: get_scheduler_class(name).directive_prefix for name in registry.names()}
@@ -229,7 +230,7 @@ def submit_script(path: Path, *, scheduler_name: str | None = None, logs: Path |
         for job in planned:
             batch = batches.setdefault(job.logs, SubmissionBatch(RunStore(job.logs)))
             info = {"overrides": job.overrides, "submit_argv": list(sys.argv), "submit_time": store.now_iso(),
-                    **sweep_info(),
+                    "submitter": process_record(), **sweep_info(),
                     "batch_script": str(path.absolute()), "batch_line": job.sweep.lineno}
             run = batch.add(info, {}, None)  # the config is recorded by the job when it starts
             command = job.command(run.log_id)

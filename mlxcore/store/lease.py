@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ..errors import RunError
 from ..signals import block_in_this_thread
@@ -97,6 +98,26 @@ def boot_id() -> str | None:
             return handle.read().strip()
     except OSError:
         return None
+
+
+def process_record() -> dict[str, Any]:
+    """This process as a run records who submitted it (``info.submitter``): host, boot, pid and start time."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "boot": boot_id(), "pid": pid, "start": process_start(pid)}
+
+
+def process_gone(record: Any) -> bool:
+    """Whether the process that ``record`` (:func:`process_record`) describes has certainly ended: on this host
+    its pid no longer runs, or runs another process, or the host rebooted since. On another host it cannot be
+    told: False."""
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int) or isinstance(record["pid"], bool):
+        return False
+    if record.get("host") != socket.gethostname():
+        return False
+    if record.get("boot") is not None and record.get("boot") != boot_id():
+        return True
+    start = record.get("start")
+    return not process_running(record["pid"], start if isinstance(start, int) else None)
 
 
 @dataclass(frozen=True)

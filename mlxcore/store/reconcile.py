@@ -17,6 +17,9 @@ gone); the scheduler says where the job is. The rules, in order:
 7. a SUBMITTED run whose job the scheduler no longer knows (it answered, the job is not in the answer, and the
    submission is older than a grace period) never started and never will: DEAD, with the reason (an orphan:
    its launcher was killed, or the cluster forgot the job). ``rerun_failed`` picks it up.
+8. a SUBMITTED run with no submission record whose submitter (``info.submitter``, this host) is gone was never
+   submitted: its launcher died between making the run and sending its job (CANCELLED if a cancel was
+   requested, else DEAD). A resumed search reruns it at once instead of waiting for it forever.
 
 A job error of a pack's job (``metadata/job_error`` of its pack directory) counts for each of its runs (rule 1).
 
@@ -30,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import layout, liveness
+from . import layout, lease, liveness
 from .statuses import (
     CANCELLED,
     COMPLETE,
@@ -75,6 +78,10 @@ def reconcile_detail(info: dict[str, Any] | None, run_dir: Path | str, live: Any
         return own, reason
     if state in (TIMEOUT, CANCELLED, FAILED, PREEMPTED):
         return state, getattr(live, "reason", None)
+    if own == SUBMITTED and live is None and _never_submitted(info, run_dir, record):
+        submitter = (info or {}).get("submitter") or {}
+        return (CANCELLED if cancelled else DEAD), (f"never submitted: its launcher (pid {submitter.get('pid')} on "
+                                                    f"{submitter.get('host')}) ended before submitting it")
     if cancelled and own in (INTERRUPTED, SUBMITTED, DEAD):
         return CANCELLED, None if own == SUBMITTED else reason
     if own in (SUBMITTED, RUNNING) and state in (PENDING, RUNNING):
@@ -88,6 +95,12 @@ def reconcile_detail(info: dict[str, Any] | None, run_dir: Path | str, live: Any
 def reconcile(info: dict[str, Any] | None, run_dir: Path | str, live: Any | None, **kwargs: Any) -> str:
     """The status of :func:`reconcile_detail`."""
     return reconcile_detail(info, run_dir, live, **kwargs)[0]
+
+
+def _never_submitted(info: dict[str, Any] | None, run_dir: Path | str, record: dict[str, Any] | None) -> bool:
+    """No submission record (given, or on disk: a caller may not have read it) and the submitter is gone."""
+    return (not record and info is not None and lease.process_gone(info.get("submitter"))
+            and not layout.RunPaths(run_dir).scheduler.exists())
 
 
 def _job_error(run_dir: Path | str) -> str | None:
