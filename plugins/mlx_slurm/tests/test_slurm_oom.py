@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from slurm_testlib import metrics, read_info, run_dirs, wait_status
+from slurm_testlib import metrics, read_info, run_dirs, wait_for_text, wait_status
 
 from mlx_slurm.retry import Attempt, RetryPolicy, decide, megabytes, oom_killed, show_mb
 from mlxcore import store
@@ -41,7 +41,8 @@ def test_a_run_killed_for_its_memory_is_resubmitted_with_twice_the_memory_until_
     """Two points in one array: the one that fits completes once; the one holding 500 MB under 150M is killed
     at 150M and 300M and completes at 600M, each attempt in its history with its memory and reason."""
     launch("mode=hog", "hog=0,500", "+mlx.scheduler.mem=150M")
-    rows = wait_status(logs, ENDED, timeout=120, count=2)
+    # COMPLETE only: between a kill and its resubmission the run shows the killed job's FAILED for a moment
+    rows = wait_status(logs, {store.COMPLETE}, timeout=120, count=2)
     small, big = run_dirs(logs)
     assert [rows[1]["status"], rows[2]["status"]] == [store.COMPLETE] * 2, (rows, (big / "log.stderr").read_text())
     assert "history" not in read_info(small) and "retries" not in store.read_yaml(small / "metadata/scheduler.yaml")
@@ -75,8 +76,10 @@ def test_a_run_killed_for_its_memory_is_resubmitted_with_twice_the_memory_until_
 @pytest.mark.usefixtures("memory_enforced")
 def test_a_run_killed_at_the_memory_cap_is_failed_saying_so(launch, logs):
     launch("mode=hog", "hog=500", "+mlx.scheduler.mem=150M", "+mlx.scheduler.retry={max_mem: 300M}")
-    rows = wait_status(logs, ENDED, timeout=120, count=1)
     (run_dir,) = run_dirs(logs)
+    # the killed attempt at 150M shows FAILED for a moment before its resubmission: wait for the last word
+    wait_for_text(run_dir / "log.stderr", "not resubmitted", timeout=120)
+    rows = wait_status(logs, ENDED, timeout=120, count=1)
     (row,) = rows.values()
     assert row["status"] == store.FAILED, (row, (run_dir / "log.stderr").read_text())
     assert "OUT_OF_MEMORY with 300M, the cap mlx.scheduler.retry.max_mem=300M: not resubmitted" in row["detail"], row
@@ -86,8 +89,11 @@ def test_a_run_killed_at_the_memory_cap_is_failed_saying_so(launch, logs):
 def test_the_tasks_own_failure_is_resubmitted_only_when_asked(launch, logs):
     launch("mode=fail", "x=1")
     launch("mode=fail", "x=2", "+mlx.scheduler.retry={failed: 1}")
-    rows = wait_status(logs, ENDED, timeout=90, count=2)
     plain, retried = run_dirs(logs)
+    # the retried run shows FAILED for a moment between its first attempt and the resubmission: wait for the end
+    # of its second attempt (seen once in CI: the status was read in that moment)
+    wait_for_text(retried / "log.stderr", "FAILED 2 times: not resubmitted again", timeout=120)
+    rows = wait_status(logs, ENDED, timeout=90, count=2)
     assert [r["status"] for r in rows.values()] == [store.FAILED] * 2, rows
     assert "retries" not in store.read_yaml(plain / "metadata/scheduler.yaml") and "history" not in read_info(plain)
     info = read_info(retried)
