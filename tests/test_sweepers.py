@@ -46,6 +46,10 @@ def test_search_dimensions_keep_each_form_and_the_bare_list_stays_a_grid_axis(tm
     assert [o.value for o in again.fixed] == [0.25, 3, "adam", 0.001]
     # the grid sweep of range() and choice() is what it was
     assert len(plan) == 3 * 2 * 2
+    # tag(grid, ...) keeps a sampled form a grid axis
+    grid, sampled = parse_command_line(["x=interval(0,1)", "seed=tag(grid, range(1,4))"], tmp_path).search()
+    assert [d.key for d in sampled] == ["x"] and [[o.text for o in p] for p in grid.points()] == [
+        ["seed=1"], ["seed=2"], ["seed=3"]]
 
 
 def test_the_grid_refuses_an_interval_in_one_line_and_writes_nothing(project):
